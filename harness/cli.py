@@ -1,0 +1,270 @@
+"""The `harness` command line. Heavy libraries (torch, transformers, datasets) are imported only
+inside the commands that need them, so `harness --help` and `harness list` stay quick."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import RunFailed, UserError
+
+RESULTS_ENV = "HARNESS_RESULTS"
+DEFAULT_SEED = 42
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with a suggestion for a misspelled flag) and exit code 2."""
+
+    def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            bad = message.split(":", 1)[1].split()[0]
+            flags = [s for a in self._all_actions() for s in a.option_strings]
+            close = difflib.get_close_matches(bad.split("=")[0], flags, n=1)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+    def _all_actions(self):
+        for action in self._actions:
+            yield action
+            for sub in (getattr(action, "choices", None) or {}).values():
+                if isinstance(sub, argparse.ArgumentParser):
+                    yield from sub._actions
+
+
+def _results_dir(args) -> Path:
+    return Path(args.results or os.environ.get(RESULTS_ENV) or "results")
+
+
+def _add_run_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hyperparameters and speed knobs (defaults: the seed recipe, fast path)")
+    for f in dataclasses.fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"(default: {f.default})")
+        else:
+            kind = {"float": float, "int": int, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            g.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                           help=f"(default: {f.default})")
+
+
+def run_config_from(args) -> RunConfig:
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
+    return RunConfig(**given)
+
+
+def parse_seeds(seed: str | None, seeds: int | None) -> list[int]:
+    if seed is not None and seeds is not None:
+        raise UserError("give --seed 1,2,3 or --seeds N, not both")
+    if seeds is not None:
+        if seeds < 1:
+            raise UserError(f"--seeds must be at least 1, got {seeds}")
+        return list(range(DEFAULT_SEED, DEFAULT_SEED + seeds))
+    if seed is None:
+        return [DEFAULT_SEED]
+    try:
+        out = [int(s) for s in seed.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seed takes integers separated by commas, got '{seed}'") from None
+    if not out or any(s < 0 for s in out):
+        raise UserError(f"--seed takes non-negative integers, got '{seed}'")
+    return list(dict.fromkeys(out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description="Fine-tune registered models on Portuguese classification tasks, "
+                                                 "record every run, tabulate.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="the registered tasks and models, with their hub ids")
+
+    p = sub.add_parser("run", help="fine-tune one model on one task (one record per seed)")
+    p.add_argument("--task", required=True, help="a registered task (see harness list)")
+    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
+    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
+    p.add_argument("--seed", help="seed(s), comma-separated (default 42)")
+    p.add_argument("--seeds", type=int, help="run N seeds: 42, 43, ...")
+    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
+    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
+                                                                    "code from its repository")
+    p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
+    _add_run_config_flags(p)
+
+    p = sub.add_parser("table", help="the comparison table from every record")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
+    p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
+    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+
+    p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
+    p.add_argument("--task", required=True)
+    p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
+    p.add_argument("--protocol", choices=["published", "clean"], default="clean")
+    p.add_argument("--variant", default="default")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    return parser
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_list(args) -> int:
+    from .registry import load_models, load_tasks
+
+    tasks, models = load_tasks(), load_models()
+    print("Tasks:")
+    for t in tasks.values():
+        rev = f" @ {t.revision}" if t.revision else ""
+        val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
+            if t.validation_from_train else "no validation"
+        print(f"  {t.name:<12} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
+    print("Models:")
+    for m in models.values():
+        alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
+        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{alias}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .record import check_writable, write_record
+    from .registry import load_models, load_tasks, resolve_model, resolve_task
+
+    tasks, models = load_tasks(), load_models()
+    task = resolve_task(args.task, tasks)
+    model = resolve_model(args.model, models, args.family)
+    cfg = run_config_from(args)
+    seeds = parse_seeds(args.seed, args.seeds)
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be a positive number of examples per split, got {args.limit}")
+    results = _results_dir(args)
+    check_writable(results)
+
+    from .routine import run_cell
+
+    failed = 0
+    for seed in seeds:
+        try:
+            record = run_cell(task, model, cfg, seed=seed, limit=args.limit, mirror=args.mirror,
+                              allow_remote_code=args.trust_remote_code, use_cache=not args.no_cache)
+        except RunFailed as exc:
+            from .record import failure_record
+
+            path = write_record(results, failure_record(task, model, cfg, seed, args.limit, str(exc)))
+            print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
+            failed += 1
+            continue
+        path = write_record(results, record)
+        pub, clean = record.protocols["published"], record.protocols["clean"]
+        text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
+        text += f", clean {100 * clean.test_accuracy:.2f}" if clean else ", clean –"
+        print(f"{task.name}/{model.name} seed {seed}: test accuracy {text} "
+              f"({record.timings['total_s']:.0f}s) -> {path}")
+    return 1 if failed else 0
+
+
+def cmd_table(args) -> int:
+    from . import table as tb
+    from .record import scan, write_atomic
+    from .registry import load_models, load_tasks
+
+    tasks, models = load_tasks(), load_models()
+    results = _results_dir(args)
+    if not results.is_dir():
+        raise UserError(f"no results folder '{results}': run `harness run` first or pass --results DIR")
+    records, warnings = scan(results)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    failed = [r for r in records if r.status != "complete"]
+    records = [r for r in records if r.status == "complete"]
+    for r in failed:
+        print(f"warning: failed run not tabulated: {r.task['name']}/{r.model['name']} seed {r.seed} "
+              f"({r.variant}): {r.failure}", file=sys.stderr)
+    variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
+    if args.variant:
+        if args.variant not in variants:
+            raise UserError(f"no records of variant '{args.variant}' (found: {', '.join(variants) or 'none'})")
+        variants = [args.variant]
+    if not variants:
+        raise UserError(f"no complete records under '{results}': run `harness run` first")
+
+    task_cols = [(t.name, t.display_name) for t in tasks.values()]
+    model_rows = [(m.name, m.display_name) for m in models.values()]
+    published = {t.name: t.published for t in tasks.values()}
+    parts, blobs = [], []
+    for v in variants:
+        table = tb.build_table([r for r in records if r.variant == v], args.protocol, task_cols, model_rows, v)
+        cmp_rows = tb.published_rows(table, published)
+        if args.format == "markdown":
+            section = f"## Variant `{v}`, protocol `{args.protocol}`\n\n{tb.to_markdown(table)}\n\n{tb.legend(table)}\n"
+            if cmp_rows:
+                section += f"\n### Against the published table\n\n{tb.published_markdown(cmp_rows)}\n"
+            parts.append(section)
+        elif args.format == "csv":
+            parts.append(tb.to_csv(table) if not parts else tb.to_csv(table).split("\n", 1)[1])
+        elif args.format == "latex":
+            parts.append(f"% variant {v}, protocol {args.protocol}\n{tb.to_latex(table)}\n")
+        else:
+            blobs.append(tb.to_json_obj(table, cmp_rows))
+    if args.format == "json":
+        import json
+
+        text = json.dumps(blobs, indent=1, ensure_ascii=False) + "\n"
+    else:
+        text = "\n".join(parts)
+    ext = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}[args.format]
+    out = Path(args.output) if args.output else results / f"table-{args.protocol}.{ext}"
+    sys.stdout.write(text)
+    try:
+        write_atomic(out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
+    print(f"(written to {out})", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_models
+    from .record import scan
+
+    results = _results_dir(args)
+    records, warnings = scan(results) if results.is_dir() else ([], [])
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare}
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)  # stop as cleanly on SIGTERM as on Ctrl-C
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; no record was written for the run in progress", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The run config: every hyperparameter and speed knob of the fine-tuning routine.
+
+The defaults reproduce the seed recipe's hyperparameters (transformers 4.35 Trainer defaults:
+AdamW lr 4e-5, eps 1e-8, weight decay 0.01, batch 16, 3 epochs, linear decay, no warm-up,
+gradient clipping at 1.0, seed 42). The speed knobs default to the fast path; setting
+length_grouped=False, eval_batch_size=16, precision=fp32 gives back the seed's behaviour.
+Every field is a CLI flag of `harness run` (--learning-rate, --batch-size, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass
+class RunConfig:
+    learning_rate: float = 4e-5
+    adam_epsilon: float = 1e-8
+    weight_decay: float = 0.01  # not applied to biases and norm weights, as the Trainer does
+    batch_size: int = 16  # examples per optimizer step
+    epochs: int = 3
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0  # 0 turns clipping off
+    eval_batch_size: int = 128  # evaluation is forward-only: larger batches cost nothing in results
+    length_grouped: bool = True  # batches of similar length (random order between batches): less padding
+    precision: str = "auto"  # auto = bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; or fp32 / bf16
+    tf32: bool = True  # TF32 matmuls for what stays fp32 on CUDA
+    attn_implementation: str = "sdpa"  # passed to from_pretrained: sdpa, eager, flash_attention_2
+    fused_adamw: bool = True  # the fused AdamW kernel on CUDA (ignored on CPU)
+    micro_batch_size: int = 0  # 0 = batch_size; smaller = gradient accumulation (halved on CUDA OOM)
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    save_every_epoch: bool = False  # write a full checkpoint after each epoch (the seed recipe did)
+    protocols: str = "both"  # both, published, clean: which fits to train where they differ
+
+    def __post_init__(self):
+        checks = [
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.adam_epsilon > 0, "adam_epsilon must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.max_grad_norm >= 0, "max_grad_norm must be >= 0"),
+            (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (0 <= self.micro_batch_size <= self.batch_size, "micro_batch_size must be in 0..batch_size"),
+            (self.threads >= 0, "threads must be >= 0"),
+            (self.protocols in ("both", "published", "clean"), "protocols must be both, published or clean"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                from .errors import UserError
+
+                raise UserError(f"bad run setting: {message}")
+
+    def overrides(self) -> dict:
+        """Every field that differs from the defaults (the record lists them)."""
+        default = RunConfig()
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
+
+    def recipe_overrides(self) -> dict:
+        """The overrides that change the experiment itself; they name the results variant.
+        Speed knobs (batching order, precision, devices) are recorded but share the variant."""
+        return {k: v for k, v in self.overrides().items() if k in RECIPE_FIELDS}
+
+
+RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
+                 "max_grad_norm")
+
+
+SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,
+                   attn_implementation="sdpa", fused_adamw=False, tf32=False)

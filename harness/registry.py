@@ -1,0 +1,281 @@
+"""The registry: tasks/*.yaml and models.yaml, loaded and validated into typed specs.
+
+Every task file is checked field by field when loaded; a bad file gives a UserError
+that names the file and the field. The registries are plain dicts name -> spec.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+FAMILIES = ("decoder", "encoder")
+# A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_SPECIAL_FIELDS = {"bos", "eos"}
+
+
+def registry_root() -> Path:
+    """Where tasks/ and models.yaml live: $HARNESS_REGISTRY, the source checkout, or the wheel's copy."""
+    env = os.environ.get("HARNESS_REGISTRY")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    checkout = here.parent
+    if (checkout / "models.yaml").is_file() and (checkout / "tasks").is_dir():
+        return checkout
+    return here / "_registry"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    column: str
+    names: tuple[str, ...]
+    # Optional raw value -> class id (for string labels); ints and bools map to themselves.
+    mapping: dict | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    display_name: str
+    hub_id: str
+    revision: str | None
+    config: str | None
+    splits: dict  # role (train / validation / test) -> split name or None
+    decoder_template: str
+    encoder_templates: tuple[str, ...]  # one text, or two for a native sentence pair
+    label: LabelSpec
+    max_length: int | None
+    validation_from_train: dict | None  # {"size": int, "seed": int} where the task has no validation split
+    published: dict = field(default_factory=dict)  # model name -> accuracy (%)
+    order: int = 100  # column position in the table (the published table's order)
+    source: str = ""
+
+    @property
+    def columns(self) -> set[str]:
+        cols = {self.label.column}
+        for t in (self.decoder_template, *self.encoder_templates):
+            cols |= template_fields(t) - _SPECIAL_FIELDS
+        return cols
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    display_name: str
+    family: str
+    hub_id: str | None = None
+    revision: str | None = None
+    path: str | None = None  # a local folder
+    package: str | None = None  # a Python package that ships the weights (get_model_path())
+    extra: str | None = None  # the pip extra that installs that package
+    aliases: tuple[str, ...] = ()
+    trust_remote_code: bool = False
+
+    @property
+    def source(self) -> str:
+        return self.hub_id or self.path or f"package:{self.package}"
+
+
+def template_fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+class _Fields:
+    """Reads one mapping from a YAML file, naming the file and field in every error."""
+
+    def __init__(self, data, where: str, allowed: set[str]):
+        if not isinstance(data, dict):
+            raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise UserError(f"{where}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(allowed))})")
+        self.data, self.where = data, where
+
+    def get(self, key, types, required=True, default=None):
+        if key not in self.data or self.data[key] is None:
+            if required:
+                raise UserError(f"{self.where}: missing required field '{key}'")
+            return default
+        value = self.data[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            names = "/".join(t.__name__ for t in _as_tuple(types))
+            raise UserError(f"{self.where}: field '{key}' must be {names}, got {type(value).__name__} {value!r}")
+        return value
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _read_yaml(path: Path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"{path}:{at} invalid YAML ({problem})") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_task(data, source: str) -> TaskSpec:
+    f = _Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
+                               "label", "max_length", "validation_from_train", "published", "order"})
+    name = f.get("name", str)
+    if not _NAME.match(name):
+        raise UserError(f"{source}: field 'name' must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
+    hub_id = f.get("hub_id", str)
+    if not _HUB_ID.match(hub_id) or ".." in hub_id:
+        raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
+
+    sp = _Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
+    splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
+              "test": sp.get("test", str)}
+
+    tx = _Fields(f.get("text", dict), f"{source}: text", {"decoder", "encoder"})
+    decoder = tx.get("decoder", str)
+    encoder = tx.get("encoder", (str, list))
+    encoder = (encoder,) if isinstance(encoder, str) else tuple(encoder)
+    if not 1 <= len(encoder) <= 2 or not all(isinstance(e, str) for e in encoder):
+        raise UserError(f"{source}: field 'text.encoder' must be one template or a list of two (a sentence pair)")
+    for t in (decoder, *encoder):
+        try:
+            template_fields(t)
+        except ValueError as exc:
+            raise UserError(f"{source}: bad template {t!r} ({exc})") from None
+
+    lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map"})
+    names = lb.get("names", list)
+    if len(names) < 2 or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{source}: field 'label.names' must list at least two class names")
+    mapping = lb.get("map", dict, required=False)
+    if mapping is not None and not all(isinstance(v, int) and 0 <= v < len(names) for v in mapping.values()):
+        raise UserError(f"{source}: field 'label.map' must map values to class ids 0..{len(names) - 1}")
+    label = LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
+
+    max_length = f.get("max_length", int, required=False)
+    if max_length is not None and max_length < 2:
+        raise UserError(f"{source}: field 'max_length' must be at least 2, got {max_length}")
+
+    carve = f.get("validation_from_train", dict, required=False)
+    if carve is not None:
+        cv = _Fields(carve, f"{source}: validation_from_train", {"size", "seed"})
+        carve = {"size": cv.get("size", int), "seed": cv.get("seed", int, required=False, default=0)}
+        if carve["size"] < label.num_classes:
+            raise UserError(f"{source}: field 'validation_from_train.size' must be at least the number of classes")
+        if splits["validation"]:
+            raise UserError(f"{source}: give either 'splits.validation' or 'validation_from_train', not both")
+
+    published = f.get("published", dict, required=False, default={})
+    for k, v in published.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise UserError(f"{source}: field 'published.{k}' must be a number, got {v!r}")
+
+    return TaskSpec(name=name, display_name=f.get("display_name", str), hub_id=hub_id,
+                    revision=f.get("revision", str, required=False), config=f.get("config", str, required=False),
+                    splits=splits, decoder_template=decoder, encoder_templates=encoder, label=label,
+                    max_length=max_length, validation_from_train=carve,
+                    published={str(k): float(v) for k, v in published.items()},
+                    order=f.get("order", int, required=False, default=100), source=source)
+
+
+def parse_model(name: str, data, source: str) -> ModelSpec:
+    where = f"{source}: {name}"
+    f = _Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
+                              "aliases", "trust_remote_code"})
+    if not _NAME.match(name):
+        raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
+    family = f.get("family", str)
+    if family not in FAMILIES:
+        raise UserError(f"{where}: field 'family' must be one of {', '.join(FAMILIES)}, got {family!r}")
+    sources = [k for k in ("hub_id", "path", "package") if f.get(k, str, required=False)]
+    if len(sources) != 1:
+        raise UserError(f"{where}: give exactly one of 'hub_id', 'path' or 'package'")
+    hub_id = f.get("hub_id", str, required=False)
+    if hub_id and (not _HUB_ID.match(hub_id) or ".." in hub_id):
+        raise UserError(f"{where}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
+    return ModelSpec(name=name, display_name=f.get("display_name", str), family=family, hub_id=hub_id,
+                     revision=f.get("revision", str, required=False), path=f.get("path", str, required=False),
+                     package=f.get("package", str, required=False), extra=f.get("extra", str, required=False),
+                     aliases=tuple(f.get("aliases", list, required=False, default=[])),
+                     trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False))
+
+
+def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
+    folder = (root or registry_root()) / "tasks"
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise UserError(f"no task files in {folder}: set HARNESS_REGISTRY to a folder with tasks/*.yaml")
+    tasks: dict[str, TaskSpec] = {}
+    for path in files:
+        task = parse_task(_read_yaml(path), str(path))
+        if task.name != path.stem:
+            raise UserError(f"{path}: field 'name' ({task.name!r}) must match the file name ({path.stem!r})")
+        tasks[task.name] = task
+    return dict(sorted(tasks.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def load_models(root: Path | None = None) -> dict[str, ModelSpec]:
+    path = (root or registry_root()) / "models.yaml"
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or not data:
+        raise UserError(f"{path}: expected a mapping of model name -> entry")
+    return {name: parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+
+
+def _unknown(kind: str, name: str, valid: list[str]) -> UserError:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return UserError(f"unknown {kind} '{name}' (valid: {', '.join(sorted(valid))}){hint}")
+
+
+def resolve_task(name: str, tasks: dict[str, TaskSpec]) -> TaskSpec:
+    if name in tasks:
+        return tasks[name]
+    raise _unknown("task", name, list(tasks))
+
+
+def resolve_model(name: str, models: dict[str, ModelSpec], family: str | None = None) -> ModelSpec:
+    """A registered name or alias, or a local folder holding a transformers model."""
+    for spec in models.values():
+        if name == spec.name or name in spec.aliases:
+            return spec
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return local_model(folder, family)
+    if "/" in name or os.sep in name:
+        raise UserError(f"model folder '{name}' does not exist (or give a registered model name: "
+                        f"{', '.join(sorted(models))})")
+    raise _unknown("model", name, [n for s in models.values() for n in (s.name, *s.aliases)])
+
+
+def local_model(folder: Path, family: str | None = None) -> ModelSpec:
+    config = folder / "config.json"
+    if not config.is_file():
+        raise UserError(f"model folder '{folder}' has no config.json: is it a saved transformers model?")
+    if family is None:
+        import json
+
+        try:
+            archs = json.loads(config.read_text()).get("architectures") or []
+        except (ValueError, OSError):
+            raise UserError(f"model folder '{folder}': config.json is not valid JSON") from None
+        family = "decoder" if any(a.endswith("ForCausalLM") for a in archs) else "encoder"
+    slug = re.sub(r"[^a-z0-9._-]+", "-", folder.resolve().name.lower()).strip("-") or "local"
+    return ModelSpec(name=slug, display_name=folder.resolve().name, family=family, path=str(folder.resolve()))
