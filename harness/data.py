@@ -244,7 +244,15 @@ def format_texts(task: TaskSpec, raw: RawSplit, family: str, tokenizer) -> tuple
 def tokenizer_fingerprint(tokenizer) -> str:
     h = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    h.update(backend.to_str().encode() if backend is not None else repr(sorted(tokenizer.get_vocab().items())).encode())
+    if backend is not None:
+        import json
+
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)  # call state, set by the previous tokenizer call: not the tokenizer itself
+        spec.pop("padding", None)
+        h.update(json.dumps(spec, sort_keys=True).encode())
+    else:
+        h.update(repr(sorted(tokenizer.get_vocab().items())).encode())
     h.update(repr(sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items())).encode())
     h.update(type(tokenizer).__name__.encode())
     return h.hexdigest()

@@ -83,7 +83,11 @@ def load_tokenizer(spec: ModelSpec, where: str, revision: str | None, trust_remo
 def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: int, label_names, tokenizer,
                cfg: RunConfig, trust_remote_code: bool):
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    # The load report lists the new classification head as "missing": expected here, so kept quiet.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             where, revision=revision, num_labels=num_labels,

@@ -1,0 +1,114 @@
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+# Never reach for the hub in tests: an online lookup hangs for ~20-45 s before failing.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).parent))
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MIRROR = REPO.parent / "shared" / "data" / "hub"
+ASSIN2 = SHARED_MIRROR / "nilc-nlp" / "assin2"
+
+from tiny_models import make_decoder, make_encoder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("HARNESS_MIRROR", raising=False)
+    monkeypatch.delenv("HARNESS_RESULTS", raising=False)
+    monkeypatch.delenv("HARNESS_REGISTRY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory):
+    return make_decoder(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    return make_encoder(tmp_path_factory.mktemp("models") / "tiny-bert")
+
+
+@pytest.fixture
+def assin2_mirror():
+    if not ASSIN2.is_dir():
+        pytest.skip(f"the real Assin2 mirror is not at {ASSIN2} (../shared absent)")
+    return SHARED_MIRROR
+
+
+POSITIVE = ["bom", "ótimo", "excelente", "lindo", "feliz", "maravilhoso"]
+NEGATIVE = ["ruim", "péssimo", "horrível", "feio", "triste", "terrível"]
+
+
+def toy_rows(n: int, seed: int, bool_labels: bool = False):
+    """A separable toy pair task: the label says whether the hypothesis word is positive."""
+    import random
+
+    rng = random.Random(seed)
+    rows = {"premise": [], "hypothesis": [], "label": []}
+    for i in range(n):
+        y = i % 2
+        word = rng.choice(POSITIVE if y else NEGATIVE)
+        rows["premise"].append(f"o filme {rng.randint(1, 99)} foi visto")
+        rows["hypothesis"].append(f"foi {word}")
+        rows["label"].append(bool(y) if bool_labels else y)
+    return rows
+
+
+def write_parquet(folder: Path, split: str, rows: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(rows), folder / "data" / f"{split}-00000-of-00001.parquet")
+
+
+TOY_TASK = """name: toy
+display_name: Toy
+hub_id: tester/toy
+splits: {train: train, validation: validation, test: test}
+text:
+  decoder: "{bos}{premise}{bos}{hypothesis}{eos}"
+  encoder: ["{premise}", "{hypothesis}"]
+label:
+  column: label
+  names: [NEG, POS]
+published: {tiny-bert: 90.0}
+"""
+
+TOYBOOL_TASK = """name: toybool
+display_name: ToyBool
+hub_id: tester/toybool
+splits: {train: train, test: test}
+validation_from_train: {size: 20, seed: 0}
+text:
+  decoder: "{hypothesis}"
+  encoder: "{hypothesis}"
+label:
+  column: label
+  names: [NEG, POS]
+"""
+
+
+@pytest.fixture
+def toy_env(tmp_path, monkeypatch):
+    """A registry (the real tasks and models plus two toy tasks) and a mirror holding the toy data."""
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO / "tasks", registry / "tasks")
+    shutil.copy(REPO / "models.yaml", registry / "models.yaml")
+    (registry / "tasks" / "toy.yaml").write_text(TOY_TASK, encoding="utf-8")
+    (registry / "tasks" / "toybool.yaml").write_text(TOYBOOL_TASK, encoding="utf-8")
+    mirror = tmp_path / "mirror"
+    for split, n, seed in (("train", 96, 1), ("validation", 32, 2), ("test", 40, 3)):
+        write_parquet(mirror / "tester" / "toy", split, toy_rows(n, seed))
+    for split, n, seed in (("train", 120, 4), ("test", 40, 5)):
+        write_parquet(mirror / "tester" / "toybool", split, toy_rows(n, seed, bool_labels=True))
+    monkeypatch.setenv("HARNESS_REGISTRY", str(registry))
+    return {"registry": registry, "mirror": mirror, "results": tmp_path / "results"}

@@ -1,0 +1,22 @@
+"""Small complete records for aggregation tests (no training)."""
+from harness.record import SCHEMA_VERSION, EpochMetrics, Fit, ProtocolResult, RunRecord, SplitMetrics
+from harness.scores import encode_ids
+
+
+def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None):
+    gold = gold if gold is not None else [0, 1] * 5
+    preds = preds if preds is not None else gold
+    test = SplitMetrics(accuracy=acc / 100, macro_f1=acc / 100, loss=0.5)
+    epoch = EpochMetrics(epoch=1, train_loss=0.6, test=test, validation=SplitMetrics(0.8, 0.8, 0.5),
+                         test_predictions=encode_ids(preds))
+    fit = Fit(train_set="train", validation_source="split", train_examples=100, validation_examples=10,
+              epochs=[epoch], train_s=1.0, eval_s=0.5, train_tokens_real=900, train_tokens_processed=1000,
+              eval_tokens_real=90, eval_tokens_processed=100, steps=7)
+    protocols = {"published": ProtocolResult(0, 1, "test accuracy", acc / 100, acc / 100),
+                 "clean": None if clean is None else ProtocolResult(0, 1, "validation accuracy", clean / 100, 0.5)}
+    return RunRecord(
+        schema_version=SCHEMA_VERSION, status="complete", created_at="2026-01-01T00:00:00+00:00",
+        task={"name": task, "display_name": task}, model={"name": model, "display_name": display or model},
+        variant=variant, seed=seed, hyperparameters={}, overrides={}, limit=None, dataset_sizes={"test": len(gold)},
+        test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings={}, tokens={}, peak_memory={},
+        device="cpu", packages={}, harness={}, data_cache={})

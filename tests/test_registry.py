@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UserError
+from harness.registry import load_models, load_tasks, parse_task, resolve_model, resolve_task
+
+VALID = {
+    "name": "t", "display_name": "T", "hub_id": "o/t", "splits": {"train": "train", "test": "test"},
+    "text": {"decoder": "{a}", "encoder": "{a}"}, "label": {"column": "y", "names": ["A", "B"]},
+}
+
+
+def test_the_five_tasks_are_registered_as_published():
+    tasks = load_tasks()
+    assert list(tasks) == ["imdb", "faquad-nli", "hatebr", "assin2", "agnews"]  # the published column order
+    assert [t.display_name for t in tasks.values()] == ["IMDB", "FaQuAD-NLI", "HateBr", "Assin2", "AgNews"]
+    assert tasks["imdb"].max_length == 256 and tasks["agnews"].max_length == 256
+    for name in ("faquad-nli", "hatebr", "agnews"):
+        assert tasks[name].revision == "refs/convert/parquet"
+    assert tasks["assin2"].encoder_templates == ("{premise}", "{hypothesis}")  # native sentence pair
+    assert tasks["assin2"].decoder_template == "{bos}{premise}{bos}{hypothesis}{eos}"
+    assert tasks["agnews"].label.num_classes == 4
+    assert tasks["hatebr"].label.column == "offensive_language"
+    assert tasks["imdb"].validation_from_train == {"size": 2500, "seed": 0}
+    assert tasks["assin2"].published == {"bertimbau-large": 88.97, "bertimbau-base": 87.45,
+                                         "ttl-460m": 86.43, "ttl-160m": 85.78}
+
+
+def test_models_and_aliases():
+    models = load_models()
+    assert {"ttl-160m", "ttl-460m", "bertimbau-base", "bertimbau-large", "minilm-l6"} <= set(models)
+    assert resolve_model("bertimbau-small", models).name == "bertimbau-base"
+    assert models["ttl-460m"].family == "decoder" and models["bertimbau-large"].family == "encoder"
+    assert models["bertimbau-base"].display_name == "BERTimbau-small"
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(UserError, match=r"unknown task 'asin2' .*did you mean 'assin2'"):
+        resolve_task("asin2", load_tasks())
+    with pytest.raises(UserError, match=r"unknown model 'ttl-406m'.*did you mean 'ttl-460m'"):
+        resolve_model("ttl-406m", load_models())
+
+
+def test_local_folder_family_is_detected(tiny_decoder, tiny_encoder):
+    models = load_models()
+    assert resolve_model(str(tiny_decoder), models).family == "decoder"
+    assert resolve_model(str(tiny_encoder), models).family == "encoder"
+    assert resolve_model(str(tiny_encoder), models, family="decoder").family == "decoder"
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        resolve_model(str(tmp_path), load_models())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lable": 1}, "unknown field 'lable'"),
+    ({"hub_id": None}, "missing required field 'hub_id'"),
+    ({"hub_id": "../../etc"}, "field 'hub_id' must look like"),
+    ({"max_length": "long"}, "field 'max_length' must be int"),
+    ({"label": {"column": "y", "names": ["A"]}}, "at least two class names"),
+    ({"text": {"decoder": "{a}", "encoder": ["{a}", "{b}", "{c}"]}}, "a list of two"),
+    ({"published": {"m": "high"}}, "published.m' must be a number"),
+    ({"validation_from_train": {"size": 10}, "splits": {"train": "tr", "validation": "v", "test": "te"}},
+     "not both"),
+])
+def test_invalid_task_names_file_and_field(change, message):
+    data = {**VALID, **change}
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(UserError, match=message) as err:
+        parse_task(data, "tasks/t.yaml")
+    assert str(err.value).startswith("tasks/t.yaml")
+
+
+def test_malformed_yaml_file_names_the_file(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match=r"bad\.yaml.*invalid YAML"):
+        load_tasks(tmp_path)
+
+
+def test_task_name_must_match_file(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    import yaml
+
+    (tmp_path / "tasks" / "other.yaml").write_text(yaml.safe_dump(VALID))
+    with pytest.raises(UserError, match="must match the file name"):
+        load_tasks(tmp_path)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "t.yaml").write_text("!!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(UserError, match="invalid YAML"):
+        load_tasks(tmp_path)
+
+
+def test_model_entry_needs_exactly_one_source(tmp_path):
+    (tmp_path / "models.yaml").write_text("m:\n  display_name: M\n  family: encoder\n  hub_id: a/b\n  path: /x\n")
+    with pytest.raises(UserError, match="exactly one of"):
+        load_models(tmp_path)
+    (tmp_path / "models.yaml").write_text("m:\n  display_name: M\n  family: seq2seq\n  hub_id: a/b\n")
+    with pytest.raises(UserError, match="family"):
+        load_models(tmp_path)
+
+
+def test_registry_files_exist_in_checkout():
+    root = Path(__file__).resolve().parent.parent
+    assert len(list((root / "tasks").glob("*.yaml"))) == 5

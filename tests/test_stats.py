@@ -1,0 +1,75 @@
+import math
+
+import numpy as np
+import pytest
+
+from harness import scores, stats
+
+
+def test_mean_ci_matches_hand_computation():
+    mean, half, n = stats.mean_ci([1.0, 2.0, 3.0])
+    # sd = 1, t(0.975, 2) = 4.302652729911275, half = t * sd / sqrt(3)
+    assert (mean, n) == (2.0, 3)
+    assert half == pytest.approx(4.302652729911275 / math.sqrt(3), rel=1e-9)
+    assert stats.mean_ci([90.0]) == (90.0, None, 1)
+
+
+def test_welch_p_matches_hand_computation():
+    # diff = -3, var/n = 1/3 each -> t = -3.6742, dof = 4 -> two-sided p = 0.02131
+    assert stats.welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.021311, abs=1e-5)
+    assert stats.welch_p([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
+    assert stats.welch_p([1], [2, 3]) is None
+
+
+def test_mcnemar_exact():
+    gold = np.zeros(20, dtype=int)
+    a = np.zeros(20, dtype=int)
+    b = np.zeros(20, dtype=int)
+    a[:9] = 1  # A wrong on 0..8
+    b[9] = 1  # B wrong on 9 only -> only A right: 1 example (9); only B right: 9 examples (0..8)
+    p, only_a, only_b = stats.mcnemar_p(a, b, gold)
+    assert (only_a, only_b) == (1, 9)
+    assert p == pytest.approx(22 / 1024)  # 2 * P(X <= 1), X ~ Bin(10, 1/2)
+    assert stats.mcnemar_p(a, a, gold)[0] == 1.0
+
+
+def test_paired_bootstrap_separates_real_from_null_differences():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 400)) < 0.9
+    b = rng.random((3, 400)) < 0.7
+    assert stats.paired_bootstrap_p(a, b, rounds=2000) < 0.01
+    assert stats.paired_bootstrap_p(a, a.copy(), rounds=2000) == 1.0
+
+
+def test_accuracy_and_macro_f1_by_hand():
+    pred, gold = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])
+    assert scores.accuracy(pred, gold) == 0.75
+    # class 0: tp 1, fp 1, fn 0 -> 2/3; class 1: tp 2, fp 0, fn 1 -> 4/5
+    assert scores.macro_f1(pred, gold, 2) == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert scores.macro_f1(np.array([0, 0]), np.array([0, 0]), 3) == 1.0  # absent classes left out
+
+
+def test_prediction_strings_round_trip():
+    ids = [0, 3, 1, 2, 0]
+    assert scores.encode_ids(ids) == "03120"
+    assert scores.decode_ids("03120").tolist() == ids
+
+
+def _epochs(tests, vals=None):
+    return [{"epoch": i + 1, "test": {"accuracy": t, "macro_f1": t}, "validation":
+             None if vals is None else {"accuracy": vals[i]}} for i, t in enumerate(tests)]
+
+
+def test_protocols_pick_epochs_on_test_and_on_validation():
+    fits = [{"train_set": "train", "epochs": _epochs([0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])}]
+    out = scores.protocols(fits)
+    assert out["published"]["epoch"] == 2 and out["published"]["test_accuracy"] == 0.86
+    assert out["clean"]["epoch"] == 3 and out["clean"]["test_accuracy"] == 0.84
+
+
+def test_protocols_with_a_carved_fit():
+    fits = [{"train_set": "train", "epochs": _epochs([0.9, 0.91])},
+            {"train_set": "train-minus-carved", "epochs": _epochs([0.88, 0.87], vals=[0.8, 0.8])}]
+    out = scores.protocols(fits)
+    assert (out["published"]["fit"], out["published"]["epoch"]) == (0, 2)
+    assert (out["clean"]["fit"], out["clean"]["epoch"], out["clean"]["test_accuracy"]) == (1, 1, 0.88)  # tie: earliest
