@@ -106,9 +106,12 @@ def mirror_folder(task: TaskSpec, mirror: str | None) -> Path | None:
 
 def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSplit], str, str | None]:
     """Returns role -> RawSplit, the source ("hub" or folder) and the resolved revision."""
+    import logging
+
     import datasets
 
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity(logging.CRITICAL)  # failures become one UserError line below
     folder = mirror_folder(task, mirror)
     try:
         if folder is not None:
@@ -120,11 +123,12 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
             source, revision = "hub", _hub_revision(task)
     except UserError:
         raise
-    except Exception as exc:  # datasets raises many types for "offline" / "not found"
-        where = f"mirror folder {folder}" if folder is not None else f"the hub ('{task.hub_id}')"
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"task {task.name}: cannot load the dataset from {where}: {reason}. Offline? Use "
-                        f"--mirror DIR (or ${MIRROR_ENV}) with the dataset at DIR/{task.hub_id}/") from None
+    except Exception as exc:  # datasets raises many types for "offline" / "not found" / unreadable files
+        reason = _root_cause(exc)
+        if folder is not None:
+            raise UserError(f"task {task.name}: cannot read the dataset in mirror folder {folder}: {reason}") from None
+        raise UserError(f"task {task.name}: cannot load the dataset from the hub ('{task.hub_id}'): {reason}. "
+                        f"Offline? Use --mirror DIR (or ${MIRROR_ENV}) with the dataset at DIR/{task.hub_id}/") from None
 
     out = {}
     for role, split in task.splits.items():
@@ -134,6 +138,13 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
             raise UserError(f"task {task.name}: split '{split}' not in the dataset (splits: {', '.join(ds)})")
         out[role] = _to_raw(task, ds[split], split)
     return out, source, revision
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _to_raw(task: TaskSpec, split_ds, split: str) -> RawSplit:

@@ -69,8 +69,10 @@ def load_tokenizer(spec: ModelSpec, where: str, revision: str | None, trust_remo
         tok = AutoTokenizer.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise _load_failure(spec, where, "tokenizer", exc) from None
-    if isinstance(tok, bool) or not hasattr(tok, "pad_token_id"):
-        raise UserError(f"model {spec.name}: '{where}' has no usable tokenizer")
+    # transformers 5 builds an empty tokenizer (special tokens only) when a folder has no tokenizer files.
+    if not hasattr(tok, "pad_token_id") or len(tok) <= len(set(tok.all_special_ids)) + 1:
+        raise UserError(f"model {spec.name}: cannot load the tokenizer from '{where}' (no tokenizer files: "
+                        f"save the tokenizer beside the model)")
     if tok.pad_token_id is None:
         raise UserError(f"model {spec.name}: the tokenizer has no pad token; batched classification needs one "
                         f"(add a pad token to the tokenizer, distinct from EOS for decoders)")

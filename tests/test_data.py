@@ -108,3 +108,12 @@ def test_hub_unreachable_points_to_the_mirror(tiny_encoder):
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     with pytest.raises(UserError, match=r"cannot load the dataset from the hub.*--mirror DIR"):
         data.prepare(load_tasks()["imdb"], tok, "encoder", max_positions=512)
+
+
+def test_empty_split_is_refused():
+    import datasets
+
+    task = load_tasks()["assin2"]
+    empty = datasets.Dataset.from_dict({"premise": [], "hypothesis": [], "entailment_judgment": []})
+    with pytest.raises(UserError, match="split 'test' is empty"):
+        data._to_raw(task, empty, "test")
