@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
 
+    p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
+    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+
     p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
@@ -170,34 +176,45 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_table(args) -> int:
-    from . import table as tb
-    from .record import scan, write_atomic
-    from .registry import load_models, load_tasks
+def _complete_records(results: Path, variant: str | None):
+    """Complete records (warnings for unreadable and failed ones) and the variants to show."""
+    from .record import scan
 
-    tasks, models = load_tasks(), load_models()
-    results = _results_dir(args)
     if not results.is_dir():
         raise UserError(f"no results folder '{results}': run `harness run` first or pass --results DIR")
     records, warnings = scan(results)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    failed = [r for r in records if r.status != "complete"]
+    for r in records:
+        if r.status != "complete":
+            print(f"warning: failed run not tabulated: {r.task['name']}/{r.model['name']} seed {r.seed} "
+                  f"({r.variant}): {r.failure}", file=sys.stderr)
     records = [r for r in records if r.status == "complete"]
-    for r in failed:
-        print(f"warning: failed run not tabulated: {r.task['name']}/{r.model['name']} seed {r.seed} "
-              f"({r.variant}): {r.failure}", file=sys.stderr)
     variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
-    if args.variant:
-        if args.variant not in variants:
-            raise UserError(f"no records of variant '{args.variant}' (found: {', '.join(variants) or 'none'})")
-        variants = [args.variant]
+    if variant:
+        if variant not in variants:
+            raise UserError(f"no records of variant '{variant}' (found: {', '.join(variants) or 'none'})")
+        variants = [variant]
     if not variants:
         raise UserError(f"no complete records under '{results}': run `harness run` first")
+    return records, variants
 
-    task_cols = [(t.name, t.display_name) for t in tasks.values()]
-    model_rows = [(m.name, m.display_name) for m in models.values()]
-    published = {t.name: t.published for t in tasks.values()}
+
+def _table_axes():
+    from .registry import load_models, load_tasks
+
+    tasks, models = load_tasks(), load_models()
+    return ([(t.name, t.display_name) for t in tasks.values()], [(m.name, m.display_name) for m in models.values()],
+            {t.name: t.published for t in tasks.values()})
+
+
+def cmd_table(args) -> int:
+    from . import table as tb
+    from .record import write_atomic
+
+    results = _results_dir(args)
+    records, variants = _complete_records(results, args.variant)
+    task_cols, model_rows, published = _table_axes()
     parts, blobs = [], []
     for v in variants:
         table = tb.build_table([r for r in records if r.variant == v], args.protocol, task_cols, model_rows, v)
@@ -242,7 +259,21 @@ def cmd_compare(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare}
+def cmd_plot(args) -> int:
+    from .plot import plot_table
+    from .table import build_table
+
+    results = _results_dir(args)
+    records, variants = _complete_records(results, args.variant)
+    task_cols, model_rows, published = _table_axes()
+    variant = variants[0]
+    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant)
+    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"
+    print(plot_table(table, published, out))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot}
 
 
 def _on_sigterm(signum, frame):
