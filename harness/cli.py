@@ -98,6 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
     _add_run_config_flags(p)
 
+    p = sub.add_parser("sweep", help="the grid tasks x models x seeds, skipping cells already done; ends with the table")
+    p.add_argument("--config", help="a sweep YAML file (tasks, models, seeds, limit, mirror, executor, jobs, settings, "
+                                    "slurm); flags given here win")
+    p.add_argument("--tasks", help="comma-separated (default: every registered task)")
+    p.add_argument("--models", help="comma-separated names or folders (default: every registered model)")
+    p.add_argument("--seed", help="seed(s), comma-separated")
+    p.add_argument("--seeds", type=int, help="N seeds: 42, 43, ... (default 1)")
+    p.add_argument("--limit", type=int, help="examples per split (smoke sweeps)")
+    p.add_argument("--mirror", help="a local hub mirror (or $HARNESS_MIRROR)")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--force", action="store_true", help="rerun cells whose record exists")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
+    p.add_argument("--executor", choices=["local", "slurm", "submitit-local"], help="(default local)")
+    p.add_argument("--jobs", help="local: cells at once (an integer, or 'auto' from free GPU memory; default 1)")
+    p.add_argument("--partition", help="slurm partition")
+    p.add_argument("--gpus", type=int, help="slurm: GPUs per job (default 1)")
+    p.add_argument("--time", type=int, dest="time_min", help="slurm: minutes per job (default 240)")
+    p.add_argument("--mem", help="slurm: memory per job, e.g. 32G")
+    p.add_argument("--array-parallelism", type=int, help="slurm: jobs of the array running at once")
+    p.add_argument("--trust-remote-code", action="store_true")
+    _add_run_config_flags(p)
+
     p = sub.add_parser("table", help="the comparison table from every record")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
@@ -259,6 +281,113 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _run_config_flags(args, cfg: RunConfig) -> list[str]:
+    """The run-config flags the user gave, to pass through to each cell's `harness run`."""
+    out = []
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep as sw
+    from .record import check_writable, variant_name
+    from .registry import load_models, load_tasks, resolve_model, resolve_task
+
+    conf = sw.load_sweep_file(Path(args.config)) if args.config else {}
+    for key, value in (conf.get("settings") or {}).items():  # settings: {learning_rate: 2e-5, ...}
+        if not hasattr(RunConfig, key):
+            raise UserError(f"{args.config}: unknown setting '{key}' (see harness run --help)")
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    tasks, models = load_tasks(), load_models()
+
+    def names(flag, key, default):
+        raw = flag if flag is not None else conf.get(key)
+        if raw is None:
+            return default
+        items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+        return [x.strip() for x in items if x.strip()]
+
+    task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
+    model_args = names(args.models, "models", list(models))
+    seed_text = args.seed if args.seed is not None else (
+        ",".join(map(str, conf["seeds"])) if isinstance(conf.get("seeds"), list) else None)
+    seed_count = args.seeds if args.seeds is not None else (conf["seeds"] if isinstance(conf.get("seeds"), int)
+                                                            else None)
+    seeds = parse_seeds(seed_text, seed_count) if (seed_text or seed_count) else [DEFAULT_SEED]
+    limit = args.limit if args.limit is not None else conf.get("limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise UserError(f"--limit must be a positive number of examples per split, got {limit}")
+    mirror = args.mirror or conf.get("mirror")
+    executor = args.executor or conf.get("executor") or "local"
+    cfg = run_config_from(args)
+    results = _results_dir(args)
+    check_writable(results)
+
+    run_args = _run_config_flags(args, cfg)
+    run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
+    run_args += ["--trust-remote-code"] if args.trust_remote_code else []
+    spec = sw.SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
+    variant = variant_name(cfg.recipe_overrides(), limit)
+    cells = sw.plan(spec, results, variant, lambda m: resolve_model(m, models), force=args.force)
+    todo = [c for c in cells if not c.done]
+    print(f"sweep: {len(cells)} cells ({len(task_names)} tasks x {len(model_args)} models x {len(seeds)} seeds), "
+          f"variant {variant}: {len(cells) - len(todo)} done, {len(todo)} to run with the {executor} executor",
+          file=sys.stderr)
+    if args.dry_run:
+        for c in cells:
+            print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
+        return 0
+
+    log_dir = results / "logs"
+    report = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if not todo:
+        outcomes = []
+    elif executor == "local":
+        jobs = _jobs(args.jobs if args.jobs is not None else conf.get("jobs"), todo, models, mirror)
+        outcomes = sw.run_local(todo, spec, results, jobs, log_dir, report)
+    else:
+        options = dict(conf.get("slurm") or {})
+        options.update({k: v for k, v in (("partition", args.partition), ("gpus", args.gpus),
+                                          ("time_min", args.time_min), ("mem", args.mem),
+                                          ("array_parallelism", args.array_parallelism)) if v is not None})
+        outcomes = sw.run_submitit(todo, spec, results, sw.make_submitit_executor(executor, log_dir, options), report)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        print(f"sweep: {len(failed)} of {len(outcomes)} cells failed:", file=sys.stderr)
+        for o in failed:
+            print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
+    if any(is_done for is_done in (c.done for c in cells)) or any(o.ok for o in outcomes):
+        table_args = argparse.Namespace(results=str(results), protocol="published", format="markdown",
+                                        variant=variant, output=None)
+        cmd_table(table_args)
+    return 1 if failed else 0
+
+
+def _jobs(value, cells, models, mirror) -> int:
+    if value is None:
+        return 1
+    if str(value) != "auto":
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise UserError(f"--jobs takes an integer or 'auto', got '{value}'") from None
+        if jobs < 1:
+            raise UserError(f"--jobs must be at least 1, got {jobs}")
+        return jobs
+    from .capacity import cells_per_gpu
+
+    return cells_per_gpu([c.model_arg for c in cells], models, mirror)
+
+
 def cmd_plot(args) -> int:
     from .plot import plot_table
     from .table import build_table
@@ -273,7 +402,8 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
+            "sweep": cmd_sweep}
 
 
 def _on_sigterm(signum, frame):

@@ -1,0 +1,88 @@
+import sys
+
+from harness.capacity import cells_for, parameter_count
+from harness.cli import main
+from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
+
+
+def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_encoder, tiny_decoder, capsys):
+    results = toy_env["results"]
+    argv = ["sweep", "--tasks", "toy,toybool", "--models", f"{tiny_encoder},{tiny_decoder}", "--seeds", "1",
+            "--limit", "24", "--epochs", "1", "--mirror", str(toy_env["mirror"]), "--results", str(results),
+            "--jobs", "2"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "4 cells" in captured.err and "4 to run" in captured.err and "[4/4]" in captured.err
+    assert len(list(results.rglob("seed42.json"))) == 4
+    assert "| tiny-bert |" in captured.out  # ends with the table
+    # an interrupted sweep: one record lost -> only that cell runs again
+    victim = results / "toy" / "tiny-llama" / "epochs=1_limit24" / "seed42.json"
+    victim.unlink()
+    assert main(argv + ["--dry-run"]) == 0
+    dry = capsys.readouterr()
+    assert "3 done, 1 to run" in dry.err and dry.out.count("todo") == 1
+    assert main(argv) == 0
+    assert "[1/1] toy/tiny-llama seed 42: ok" in capsys.readouterr().err
+    assert victim.exists()
+
+
+def test_a_failed_cell_does_not_stop_the_others(toy_env, tiny_encoder, tmp_path, capsys):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
+    code = main(["sweep", "--tasks", "toy", "--models", f"{broken},{tiny_encoder}", "--limit", "16", "--epochs", "1",
+                 "--mirror", str(toy_env["mirror"]), "--results", str(toy_env["results"])])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "1 of 2 cells failed" in err and "broken-model" in err
+    assert len(list(toy_env["results"].rglob("seed42.json"))) == 1
+
+
+def test_submitit_local_executor_runs_the_slurm_code_path(toy_env, tiny_encoder, capsys):
+    code = main(["sweep", "--tasks", "toy", "--models", str(tiny_encoder), "--seed", "1,2", "--limit", "16",
+                 "--epochs", "1", "--mirror", str(toy_env["mirror"]), "--results", str(toy_env["results"]),
+                 "--executor", "submitit-local"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in toy_env["results"].rglob("seed*.json")) == ["seed1.json", "seed2.json"]
+
+
+def test_slurm_job_command_lines(tmp_path):
+    spec = SweepSpec(tasks=["assin2"], models=["ttl-160m"], seeds=[42, 43], run_args=["--limit", "10"])
+    cells = plan(spec, tmp_path, "limit10", lambda m: type("M", (), {"name": m}))
+    lines = slurm_command_preview(cells, spec, tmp_path, {})
+    assert lines[0] == (f"{sys.executable} -m harness run --task assin2 --model ttl-160m --seed 42 "
+                        f"--results {tmp_path} --limit 10")
+    assert cell_argv(cells[1], spec, tmp_path)[5:7] == ["--seed", "43"]
+
+
+def test_slurm_executor_parameters(tmp_path):
+    from harness.sweep import slurm_parameters
+
+    params = slurm_parameters({"partition": "gpu", "gpus": 2, "time_min": 30, "mem": "16G"})
+    assert params == {"timeout_min": 30, "slurm_mem": "16G", "gpus_per_node": 2, "cpus_per_task": 8,
+                      "slurm_job_name": "poeta-harness", "slurm_partition": "gpu"}
+    assert "gpus_per_node" not in slurm_parameters({"gpus": 0})
+    import submitit
+
+    # the names are the ones submitit accepts (an unknown one raises)
+    ex = submitit.AutoExecutor(folder=str(tmp_path), cluster="debug")
+    ex.update_parameters(**{k: v for k, v in params.items() if not k.startswith("slurm_")})
+
+
+def test_cells_per_gpu_from_free_memory(tiny_decoder):
+    assert parameter_count(str(tiny_decoder)) > 10_000
+    gib = 2**30
+    # 90% of 80 GiB = 72 GiB usable; a cell needs params x 16 B + 4 GiB
+    assert cells_for(80 * gib, [162_000_000]) == 8  # 6.4 GiB each: 11 fit, capped at 8
+    assert cells_for(80 * gib, [162_000_000, 468_000_000]) == 6  # the largest decides: 11.0 GiB each
+    assert cells_for(10 * gib, [468_000_000]) == 1  # never fewer than one
+
+
+def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text("tasks: [toy]\nmodles: [x]\n")
+    assert main(["sweep", "--config", str(bad), "--results", str(toy_env["results"])]) == 2
+    assert "unknown field 'modles'" in capsys.readouterr().err
+    assert main(["sweep", "--tasks", "nope", "--results", str(toy_env["results"])]) == 2
+    assert main(["sweep", "--jobs", "zero", "--tasks", "toy", "--models", "minilm-l6",
+                 "--results", str(toy_env["results"])]) == 2
