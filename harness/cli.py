@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, help="slurm: GPUs per job (default 1)")
     p.add_argument("--time", type=int, dest="time_min", help="slurm: minutes per job (default 240)")
     p.add_argument("--mem", help="slurm: memory per job, e.g. 32G")
+    p.add_argument("--cpus", type=int, help="slurm: CPUs per job (default 8)")
     p.add_argument("--array-parallelism", type=int, help="slurm: jobs of the array running at once")
     p.add_argument("--trust-remote-code", action="store_true")
     _add_run_config_flags(p)
@@ -357,7 +358,7 @@ def cmd_sweep(args) -> int:
     else:
         options = dict(conf.get("slurm") or {})
         options.update({k: v for k, v in (("partition", args.partition), ("gpus", args.gpus),
-                                          ("time_min", args.time_min), ("mem", args.mem),
+                                          ("time_min", args.time_min), ("mem", args.mem), ("cpus", args.cpus),
                                           ("array_parallelism", args.array_parallelism)) if v is not None})
         outcomes = sw.run_submitit(todo, spec, results, sw.make_submitit_executor(executor, log_dir, options), report)
     failed = [o for o in outcomes if not o.ok]

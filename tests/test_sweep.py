@@ -1,5 +1,7 @@
 import sys
 
+import pytest
+
 from harness.capacity import cells_for, parameter_count
 from harness.cli import main
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
@@ -86,3 +88,30 @@ def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
     assert main(["sweep", "--tasks", "nope", "--results", str(toy_env["results"])]) == 2
     assert main(["sweep", "--jobs", "zero", "--tasks", "toy", "--models", "minilm-l6",
                  "--results", str(toy_env["results"])]) == 2
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    import slurm_cluster
+
+    why = slurm_cluster.missing()
+    if why:
+        pytest.skip(f"no SLURM test cluster: {why}")
+    cluster = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decoder, monkeypatch, capsys):
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    results = toy_env["results"]
+    code = main(["sweep", "--tasks", "toy,toybool", "--models", f"{tiny_encoder},{tiny_decoder}", "--limit", "16",
+                 "--epochs", "1", "--mirror", str(toy_env["mirror"]), "--results", str(results),
+                 "--executor", "slurm", "--gpus", "0", "--cpus", "1", "--mem", "1G", "--time", "10"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "submitted 4 jobs" in captured.err
+    assert len(list(results.rglob("seed42.json"))) == 4
+    assert "| tiny-bert |" in captured.out and "| tiny-llama |" in captured.out
+    assert list((results / "logs").rglob("*_log.out"))  # submitit's per-job logs
