@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 ABLATIONS = {  # name -> harness flags that put one lever back to the seed recipe's setting
     "random batches (no length grouping)": ["--no-length-grouped"],
     "eval batch 16": ["--eval-batch-size", "16"],
+    "unfused AdamW": ["--no-fused-adamw"],
 }
 
 

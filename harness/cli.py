@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
                                                                     "code from its repository")
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
+    p.add_argument("--processes", "--num-gpus", type=int, dest="processes",
+                   help="train the cell data-parallel on N processes, one per GPU (gloo on CPU); the same as "
+                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`")
     _add_run_config_flags(p)
 
     p = sub.add_parser("sweep", help="the grid tasks x models x seeds, skipping cells already done; ends with the table")
@@ -175,20 +178,35 @@ def cmd_run(args) -> int:
         raise UserError(f"--limit must be a positive number of examples per split, got {args.limit}")
     results = _results_dir(args)
     check_writable(results)
+    if args.processes is not None:
+        return _launch_data_parallel(args)
 
+    from . import distributed
     from .routine import run_cell
 
     failed = 0
     for seed in seeds:
         try:
+            checkpoints = None
+            if cfg.save_every_epoch:  # beside the record: <results>/<task>/<model>/<variant>/checkpoints/seed<k>
+                from .record import record_path, variant_name
+
+                variant = variant_name(cfg.recipe_overrides(), args.limit)
+                checkpoints = record_path(results, task.name, model.name, variant, seed).parent / "checkpoints" / \
+                    f"seed{seed}"
             record = run_cell(task, model, cfg, seed=seed, limit=args.limit, mirror=args.mirror,
-                              allow_remote_code=args.trust_remote_code, use_cache=not args.no_cache)
+                              allow_remote_code=args.trust_remote_code, use_cache=not args.no_cache,
+                              checkpoint_dir=checkpoints)
         except RunFailed as exc:
+            if not distributed.is_main():
+                return 1
             from .record import failure_record
 
             path = write_record(results, failure_record(task, model, cfg, seed, args.limit, str(exc)))
             print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
             failed += 1
+            continue
+        if not distributed.is_main():  # rank 0 writes the record
             continue
         path = write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
@@ -229,6 +247,23 @@ def _table_axes():
     tasks, models = load_tasks(), load_models()
     return ([(t.name, t.display_name) for t in tasks.values()], [(m.name, m.display_name) for m in models.values()],
             {t.name: t.published for t in tasks.values()})
+
+
+def _launch_data_parallel(args) -> int:
+    """Re-run this very command under torch.distributed.run with N processes."""
+    import subprocess
+
+    from .distributed import launch_command
+
+    if args.processes < 1:
+        raise UserError(f"--processes must be at least 1, got {args.processes}")
+    argv = list(sys.argv[1:]) if args.argv is None else list(args.argv)
+    for flag in ("--processes", "--num-gpus"):
+        while flag in argv:
+            i = argv.index(flag)
+            del argv[i:i + 2]
+        argv = [a for a in argv if not a.startswith(flag + "=")]
+    return subprocess.run(launch_command(args.processes, argv)).returncode
 
 
 def cmd_table(args) -> int:
@@ -416,6 +451,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = argv
         if not args.command:
             parser.print_help()
             return 2

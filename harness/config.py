@@ -26,7 +26,7 @@ class RunConfig:
     precision: str = "auto"  # auto = bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; or fp32 / bf16
     tf32: bool = True  # TF32 matmuls for what stays fp32 on CUDA
     attn_implementation: str = "sdpa"  # passed to from_pretrained: sdpa, eager, flash_attention_2
-    fused_adamw: bool = True  # the fused AdamW kernel on CUDA (ignored on CPU)
+    fused_adamw: bool = True  # the fused AdamW kernel (CUDA, and CPU with torch >= 2.4); else the plain loop
     micro_batch_size: int = 0  # 0 = batch_size; smaller = gradient accumulation (halved on CUDA OOM)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     threads: int = 0  # torch CPU threads; 0 = torch's default

@@ -220,3 +220,15 @@ def test_divergence_writes_a_failure_record_the_table_skips(toy_env, tiny_encode
     captured = capsys.readouterr()
     assert "failed run not tabulated" in captured.err and "diverged" in captured.err
     assert "learning_rate=1e+30" not in captured.out  # the failed cell gives no number
+
+
+def test_checkpoints_only_when_asked(toy_env, tiny_encoder, capsys):
+    results = toy_env["results"]
+    base = ["run", "--task", "toy", "--model", str(tiny_encoder), "--mirror", str(toy_env["mirror"]),
+            "--results", str(results), "--epochs", "2", "--limit", "16"]
+    assert main(base) == 0
+    assert not list(results.rglob("checkpoints"))
+    assert main(base + ["--save-every-epoch"]) == 0
+    (folder,) = results.rglob("checkpoints")
+    assert sorted(p.name for p in (folder / "seed42").iterdir()) == ["train-epoch1", "train-epoch2"]
+    assert (folder / "seed42" / "train-epoch2" / "config.json").is_file()

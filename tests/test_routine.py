@@ -153,3 +153,30 @@ def test_decoder_without_pad_token_is_refused(toy_env, tmp_path):
     with pytest.raises(UserError, match="no pad token"):
         routine.run_cell(load_tasks()["toy"], local_model(folder), RunConfig(epochs=1), seed=1,
                          mirror=str(toy_env["mirror"]), log=lambda m: None)
+
+
+def test_data_parallel_on_two_cpu_processes_matches_one_process(toy_env, tiny_decoder, tmp_path):
+    """torchrun with 2 gloo processes trains the same cell, same schema, same numbers (Llama has no dropout)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    common = ["--task", "toy", "--model", str(tiny_decoder), "--mirror", str(toy_env["mirror"]), "--epochs", "2",
+              "--learning-rate", "1e-3", "--limit", "40", "--threads", "1", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "harness", "run", *common, "--results", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "harness", "run", *common, "--results", str(tmp_path / "two"),
+                          "--processes", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    (a,) = (tmp_path / "one").rglob("seed42.json")
+    (b,) = (tmp_path / "two").rglob("seed42.json")
+    a, b = json.loads(a.read_text()), json.loads(b.read_text())
+    assert b["device"].startswith("2 x cpu") and a["variant"] == b["variant"]
+    assert b["tokens"]["train_real"] == a["tokens"]["train_real"]
+    for ea, eb in zip(a["fits"][0]["epochs"], b["fits"][0]["epochs"]):
+        assert ea["test_predictions"] == eb["test_predictions"]
+        assert eb["test"]["loss"] == pytest.approx(ea["test"]["loss"], rel=1e-3)
+        assert eb["train_loss"] == pytest.approx(ea["train_loss"], rel=1e-3)

@@ -1,0 +1,33 @@
+"""Smoke runs of the benchmark scripts so they can't rot (figures are not asserted: speed is
+measured in benchmarks/, not in timed tests)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "gpu_throughput.py"), "--tiny", "--steps", "2",
+                           "--eval-examples", "16", "--tasks", "assin2,agnews", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert {(r["model"], r["task"], r["mode"]) for r in data["rows"]} == {
+        (m, t, mode) for m in ("ttl-160m", "bertimbau-base") for t in ("assin2", "agnews") for mode in ("seed", "ours")}
+    for r in data["rows"]:
+        assert r["steps"] == 2 and 0 < r["padding_efficiency"] <= 1 and r["real_tokens_per_s"] > 0
+
+
+def test_vs_seed_smoke(assin2_mirror, tmp_path):
+    out = tmp_path / "vs.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "vs_seed.py"), "--mirror", str(assin2_mirror), "--limit", "32",
+                           "--epochs", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["side"] for r in rows] == ["seed recipe", "harness"]
+    assert rows[1]["accuracy_clean"] is not None and rows[0]["accuracy_clean"] is None
+    assert all(0 <= r["accuracy_published"] <= 100 and r["wall_s"] > 0 for r in rows)
+    assert "ratio" in proc.stdout
