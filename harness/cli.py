@@ -381,6 +381,10 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         for c in cells:
             print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
+        if executor != "local" and todo:
+            print("each job runs:")
+            for line in sw.slurm_command_preview(todo, spec, results):
+                print(f"  {line}")
         return 0
 
     log_dir = results / "logs"
@@ -401,7 +405,7 @@ def cmd_sweep(args) -> int:
         print(f"sweep: {len(failed)} of {len(outcomes)} cells failed:", file=sys.stderr)
         for o in failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
-    if any(is_done for is_done in (c.done for c in cells)) or any(o.ok for o in outcomes):
+    if any(c.done for c in cells) or any(o.ok for o in outcomes):
         table_args = argparse.Namespace(results=str(results), protocol="published", format="markdown",
                                         variant=variant, output=None)
         cmd_table(table_args)

@@ -134,7 +134,7 @@ def slurm_parameters(options: dict) -> dict:
     return params
 
 
-def slurm_command_preview(cells: list[Cell], spec: SweepSpec, results: Path, options: dict) -> list[str]:
+def slurm_command_preview(cells: list[Cell], spec: SweepSpec, results: Path) -> list[str]:
     """What each job runs, for --dry-run and for the unit test of the slurm path's command line."""
     return [" ".join([sys.executable, "-m", "harness", *cell_argv(c, spec, results)]) for c in cells]
 

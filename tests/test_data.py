@@ -117,3 +117,12 @@ def test_empty_split_is_refused():
     empty = datasets.Dataset.from_dict({"premise": [], "hypothesis": [], "entailment_judgment": []})
     with pytest.raises(UserError, match="split 'test' is empty"):
         data._to_raw(task, empty, "test")
+
+
+def test_text_column_of_the_wrong_type_is_refused():
+    import datasets
+
+    task = load_tasks()["assin2"]
+    ds = datasets.Dataset.from_dict({"premise": [1, 2], "hypothesis": ["a", "b"], "entailment_judgment": [0, 1]})
+    with pytest.raises(UserError, match="column 'premise' in split 'train' holds int, not text"):
+        data._to_raw(task, ds, "train")

@@ -23,6 +23,8 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert main(argv + ["--dry-run"]) == 0
     dry = capsys.readouterr()
     assert "3 done, 1 to run" in dry.err and dry.out.count("todo") == 1
+    assert main(argv + ["--dry-run", "--executor", "slurm"]) == 0
+    assert "-m harness run --task toy --model" in capsys.readouterr().out
     assert main(argv) == 0
     assert "[1/1] toy/tiny-llama seed 42: ok" in capsys.readouterr().err
     assert victim.exists()
@@ -51,7 +53,7 @@ def test_submitit_local_executor_runs_the_slurm_code_path(toy_env, tiny_encoder,
 def test_slurm_job_command_lines(tmp_path):
     spec = SweepSpec(tasks=["assin2"], models=["ttl-160m"], seeds=[42, 43], run_args=["--limit", "10"])
     cells = plan(spec, tmp_path, "limit10", lambda m: type("M", (), {"name": m}))
-    lines = slurm_command_preview(cells, spec, tmp_path, {})
+    lines = slurm_command_preview(cells, spec, tmp_path)
     assert lines[0] == (f"{sys.executable} -m harness run --task assin2 --model ttl-160m --seed 42 "
                         f"--results {tmp_path} --limit 10")
     assert cell_argv(cells[1], spec, tmp_path)[5:7] == ["--seed", "43"]
