@@ -232,3 +232,11 @@ def test_checkpoints_only_when_asked(toy_env, tiny_encoder, capsys):
     (folder,) = results.rglob("checkpoints")
     assert sorted(p.name for p in (folder / "seed42").iterdir()) == ["train-epoch1", "train-epoch2"]
     assert (folder / "seed42" / "train-epoch2" / "config.json").is_file()
+
+
+def test_mirror_from_the_environment(toy_env, tiny_encoder, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_MIRROR", str(toy_env["mirror"]))
+    monkeypatch.setenv("HARNESS_RESULTS", str(toy_env["results"]))
+    assert main(["run", "--task", "toy", "--model", str(tiny_encoder), "--epochs", "1", "--limit", "16"]) == 0
+    (path,) = toy_env["results"].rglob("seed42.json")
+    assert read_record(path).task["source"] == str((toy_env["mirror"] / "tester" / "toy").resolve())
