@@ -19,6 +19,8 @@ Length assumptions (tokens, TTL/BERTimbau-like Portuguese tokenizers at ~1.4 tok
 
     python benchmarks/gpu_throughput.py --json benchmarks/out/gpu.json          # on a GPU, a few minutes
     python benchmarks/gpu_throughput.py --tiny --steps 2 --eval-examples 32     # CPU smoke (CI)
+    python benchmarks/gpu_throughput.py --models ttl-160m --tasks assin2 --concurrency 1,2,4
+        # several cells on one GPU: k processes at once, aggregate samples/s vs one
 """
 from __future__ import annotations
 
@@ -184,8 +186,13 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-examples", type=int, default=512)
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--tasks", help="comma-separated subset")
+    ap.add_argument("--modes", default="seed,ours", help="comma-separated: seed, ours")
+    ap.add_argument("--concurrency", help="e.g. 1,2,4: run k copies at once (ours, first model and task) and "
+                                          "report the aggregate throughput")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
+    if args.concurrency:
+        return concurrency(args, argv or sys.argv[1:])
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -206,7 +213,7 @@ def main(argv=None) -> int:
         family, config = configs[m]
         for t in tasks:
             pair = {}
-            for mode in ("seed", "ours"):
+            for mode in args.modes.split(","):
                 r = measure(m, family, config, t, mode, args, device)
                 rows.append(r)
                 pair[mode] = r
@@ -215,9 +222,11 @@ def main(argv=None) -> int:
                 print(f"{m:<16} {t:<11} {mode:<5} {r['step_ms']:8.1f} {r['train_samples_per_s']:10.1f} "
                       f"{r['real_tokens_per_s']:11.0f} {r['padding_efficiency']:7.3f} {r['eval_samples_per_s']:8.1f} "
                       f"{mfu:>6} {mem:>8}", flush=True)
-            ratio = pair["ours"]["real_tokens_per_s"] / pair["seed"]["real_tokens_per_s"]
-            print(f"{'':<16} {t:<11} ours/seed training throughput (real tokens/s): {ratio:.2f}x", flush=True)
-    est = estimate_table(rows) if set(models) == set(configs) and set(tasks) == set(TASKS) else None
+            if len(pair) == 2:
+                ratio = pair["ours"]["real_tokens_per_s"] / pair["seed"]["real_tokens_per_s"]
+                print(f"{'':<16} {t:<11} ours/seed training throughput (real tokens/s): {ratio:.2f}x", flush=True)
+    complete = set(models) == set(configs) and set(tasks) == set(TASKS) and args.modes == "seed,ours"
+    est = estimate_table(rows) if complete else None
     if est:
         print(f"estimated full table (20 cells, 1 seed, 3 epochs): seed settings {est['seed'] / 60:.1f} min, "
               f"ours {est['ours'] / 60:.1f} min (ours includes the clean protocol's second training on IMDB and "
@@ -227,6 +236,43 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"device": args.device_name, "tiny": args.tiny, "steps": args.steps,
                                                "rows": rows, "estimate_s": est}, indent=1) + "\n")
+    return 0
+
+
+def concurrency(args, argv: list[str]) -> int:
+    """k copies of one measurement at once (separate processes sharing the device), per k. The copies
+    start together; their timed windows overlap only roughly (start-up differs), so this is an estimate."""
+    import subprocess
+    import tempfile
+
+    model = (args.models or "ttl-160m").split(",")[0]
+    task = (args.tasks or "assin2").split(",")[0]
+    base = [a for a in argv]
+    for flag in ("--concurrency", "--models", "--tasks", "--modes", "--json"):
+        while flag in base:
+            i = base.index(flag)
+            del base[i:i + 2]
+    out = []
+    print(f"{model} on {task}, ours, k cells at once on one device")
+    print(f"{'k':>3} {'aggregate samples/s':>20} {'per cell':>9} {'gain vs k=1':>12}")
+    single = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in (int(x) for x in args.concurrency.split(",")):
+            files = [Path(tmp) / f"k{k}-{i}.json" for i in range(k)]
+            procs = [subprocess.Popen([sys.executable, __file__, *base, "--models", model, "--tasks", task,
+                                       "--modes", "ours", "--json", str(f)], stdout=subprocess.DEVNULL)
+                     for f in files]
+            if any(p.wait() != 0 for p in procs):
+                print(f"k={k}: a copy failed (out of memory?)")
+                break
+            rates = [json.loads(f.read_text())["rows"][0]["train_samples_per_s"] for f in files]
+            total = sum(rates)
+            single = single or total
+            out.append({"k": k, "aggregate_samples_per_s": total, "per_cell": rates, "gain": total / single})
+            print(f"{k:>3} {total:20.1f} {total / k:9.1f} {total / single:11.2f}x", flush=True)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"model": model, "task": task, "concurrency": out}, indent=1) + "\n")
     return 0
 
 

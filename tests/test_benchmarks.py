@@ -31,3 +31,13 @@ def test_vs_seed_smoke(assin2_mirror, tmp_path):
     assert rows[1]["accuracy_clean"] is not None and rows[0]["accuracy_clean"] is None
     assert all(0 <= r["accuracy_published"] <= 100 and r["wall_s"] > 0 for r in rows)
     assert "ratio" in proc.stdout
+
+
+def test_gpu_throughput_concurrency_mode(tmp_path):
+    out = tmp_path / "conc.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "gpu_throughput.py"), "--tiny", "--steps", "2",
+                           "--eval-examples", "16", "--concurrency", "1,2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["concurrency"]
+    assert [r["k"] for r in rows] == [1, 2] and len(rows[1]["per_cell"]) == 2 and rows[0]["gain"] == 1.0
