@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import RunConfig
+from .config import HELP, RunConfig
 from .errors import RunFailed, UserError
 
 RESULTS_ENV = "HARNESS_RESULTS"
@@ -47,11 +47,11 @@ def _add_run_config_flags(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                           help=f"(default: {f.default})")
+                           help=f"{HELP[f.name]} (default: {f.default})")
         else:
             kind = {"float": float, "int": int, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-            g.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.upper(),
-                           help=f"(default: {f.default})")
+            g.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.split("_")[-1].upper(),
+                           help=f"{HELP[f.name]} (default: {f.default})")
 
 
 def run_config_from(args) -> RunConfig:

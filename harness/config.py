@@ -66,6 +66,28 @@ class RunConfig:
         return {k: v for k, v in self.overrides().items() if k in RECIPE_FIELDS}
 
 
+# One line per field for `harness run --help`.
+HELP = {
+    "learning_rate": "AdamW learning rate",
+    "adam_epsilon": "AdamW epsilon",
+    "weight_decay": "AdamW weight decay (not on biases and norm weights)",
+    "batch_size": "examples per optimizer step",
+    "epochs": "training epochs (validation and test are evaluated after each)",
+    "warmup_ratio": "share of steps with linear warm-up before the linear decay",
+    "max_grad_norm": "gradient clipping norm; 0 turns it off",
+    "eval_batch_size": "evaluation batch (forward only, sorted by length)",
+    "length_grouped": "batches of similar length, in random order (less padding)",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16",
+    "tf32": "TF32 matmuls on CUDA for what stays fp32",
+    "attn_implementation": "sdpa, eager or flash_attention_2",
+    "fused_adamw": "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)",
+    "micro_batch_size": "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)",
+    "device": "auto, cpu, cuda or cuda:N",
+    "threads": "torch CPU threads (0 = torch's default)",
+    "save_every_epoch": "write a full checkpoint after each epoch, beside the record",
+    "protocols": "both, published or clean: which trainings to run where they differ (IMDB, AgNews)",
+}
+
 RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
                  "max_grad_norm")
 

@@ -108,3 +108,11 @@ def test_model_entry_needs_exactly_one_source(tmp_path):
 def test_registry_files_exist_in_checkout():
     root = Path(__file__).resolve().parent.parent
     assert len(list((root / "tasks").glob("*.yaml"))) == 5
+
+
+def test_every_run_setting_has_help():
+    import dataclasses
+
+    from harness.config import HELP, RunConfig
+
+    assert set(HELP) == {f.name for f in dataclasses.fields(RunConfig)}
