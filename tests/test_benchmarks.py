@@ -8,13 +8,17 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
+def gpu_throughput_tiny(tmp_path, *args) -> dict:
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(BENCH / "gpu_throughput.py"), "--tiny", "--steps", "2",
-                           "--eval-examples", "16", "--tasks", "assin2,agnews", "--json", str(out)],
+                           "--eval-examples", "16", *args, "--json", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    data = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
+    data = gpu_throughput_tiny(tmp_path, "--tasks", "assin2,agnews")
     assert {(r["model"], r["task"], r["mode"]) for r in data["rows"]} == {
         (m, t, mode) for m in ("ttl-160m", "bertimbau-base") for t in ("assin2", "agnews") for mode in ("seed", "ours")}
     for r in data["rows"]:
@@ -34,10 +38,5 @@ def test_vs_seed_smoke(assin2_mirror, tmp_path):
 
 
 def test_gpu_throughput_concurrency_mode(tmp_path):
-    out = tmp_path / "conc.json"
-    proc = subprocess.run([sys.executable, str(BENCH / "gpu_throughput.py"), "--tiny", "--steps", "2",
-                           "--eval-examples", "16", "--concurrency", "1,2", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = json.loads(out.read_text())["concurrency"]
+    rows = gpu_throughput_tiny(tmp_path, "--concurrency", "1,2")["concurrency"]
     assert [r["k"] for r in rows] == [1, 2] and len(rows[1]["per_cell"]) == 2 and rows[0]["gain"] == 1.0
