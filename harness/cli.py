@@ -317,7 +317,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def _run_config_flags(args, cfg: RunConfig) -> list[str]:
+def _run_config_flags(args) -> list[str]:
     """The run-config flags the user gave, to pass through to each cell's `harness run`."""
     out = []
     for f in dataclasses.fields(RunConfig):
@@ -368,7 +368,7 @@ def cmd_sweep(args) -> int:
     results = _results_dir(args)
     check_writable(results)
 
-    run_args = _run_config_flags(args, cfg)
+    run_args = _run_config_flags(args)
     run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
     run_args += ["--trust-remote-code"] if args.trust_remote_code else []
     spec = sw.SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)

@@ -157,10 +157,10 @@ def _to_raw(task: TaskSpec, split_ds, split: str) -> RawSplit:
     text_cols = sorted(task.columns - {task.label.column})
     columns = {c: list(split_ds[c]) for c in text_cols}
     for c in text_cols:
-        bad = [v for v in columns[c] if not isinstance(v, str)][:1]
-        if bad:
-            raise UserError(f"task {task.name}: column '{c}' in split '{split}' holds {type(bad[0]).__name__}, "
-                            f"not text")
+        for v in columns[c]:
+            if not isinstance(v, str):
+                raise UserError(f"task {task.name}: column '{c}' in split '{split}' holds {type(v).__name__}, "
+                                f"not text")
     labels = encode_labels(task, list(split_ds[task.label.column]), split)
     return RawSplit(columns, labels)
 
