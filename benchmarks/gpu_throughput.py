@@ -4,9 +4,10 @@ full-table wall time estimated from the measured rates.
 Random weights (the hub is unreachable), synthetic token ids with each task's length
 distribution, and the harness's own `train_fit` (so what is timed is the routine itself):
   seed: fp32, random batches of 16 (padding to the longest of 16 random texts), eval batch 16,
-        no TF32, unfused AdamW
+        no TF32, unfused AdamW, full last layer
   ours: bf16 autocast with fp32 master weights, TF32, SDPA, fused AdamW, length-grouped batches,
-        eval batch 128
+        eval batch 128, last layer computed only at the pooled position (harness/pooled_layer.py)
+MFU counts the whole model's FLOPs per real token, as MFU does, so skipped work shows up as a higher MFU.
 The seed rows approximate the seed recipe's Trainer loop by our loop with the seed's settings
 (the Trainer adds its own per-step overhead, and a checkpoint per epoch, on top).
 

@@ -25,6 +25,7 @@ ABLATIONS = {  # name -> harness flags that put one lever back to the seed recip
     "random batches (no length grouping)": ["--no-length-grouped"],
     "eval batch 16": ["--eval-batch-size", "16"],
     "unfused AdamW": ["--no-fused-adamw"],
+    "full last layer": ["--no-pooled-last-layer"],
 }
 
 

@@ -2,8 +2,8 @@
 
 The defaults reproduce the seed recipe's hyperparameters (transformers 4.35 Trainer defaults:
 AdamW lr 4e-5, eps 1e-8, weight decay 0.01, batch 16, 3 epochs, linear decay, no warm-up,
-gradient clipping at 1.0, seed 42). The speed knobs default to the fast path; setting
-length_grouped=False, eval_batch_size=16, precision=fp32 gives back the seed's behaviour.
+gradient clipping at 1.0, seed 42). The speed knobs default to the fast path; SEED_RECIPE (below)
+turns them back to the seed's behaviour.
 Every field is a CLI flag of `harness run` (--learning-rate, --batch-size, ...).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ class RunConfig:
     tf32: bool = True  # TF32 matmuls for what stays fp32 on CUDA
     attn_implementation: str = "sdpa"  # passed to from_pretrained: sdpa, eager, flash_attention_2
     fused_adamw: bool = True  # the fused AdamW kernel (CUDA, and CPU with torch >= 2.4); else the plain loop
+    pooled_last_layer: bool = True  # last layer computed only at the position the head reads (exact; BERT, Llama)
     micro_batch_size: int = 0  # 0 = batch_size; smaller = gradient accumulation (halved on CUDA OOM)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     threads: int = 0  # torch CPU threads; 0 = torch's default
@@ -81,6 +82,8 @@ HELP = {
     "tf32": "TF32 matmuls on CUDA for what stays fp32",
     "attn_implementation": "sdpa, eager or flash_attention_2",
     "fused_adamw": "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)",
+    "pooled_last_layer": "compute the last layer only at the position the classifier reads (same results, "
+                         "1/num_layers less work; BERT and Llama with sdpa or eager attention)",
     "micro_batch_size": "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "torch CPU threads (0 = torch's default)",
@@ -93,4 +96,4 @@ RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", 
 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,
-                   attn_implementation="sdpa", fused_adamw=False, tf32=False)
+                   attn_implementation="sdpa", fused_adamw=False, tf32=False, pooled_last_layer=False)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import scores
+from . import pooled_layer, scores
 from .config import RunConfig
 from .errors import RunFailed, UserError
 from .provenance import device_name, harness_git, package_versions
@@ -266,6 +266,8 @@ def train_fit(*, model, train: data_mod.EncodedSplit, validation: data_mod.Encod
     import torch.nn.functional as F
 
     prec = _Precision(cfg, device)
+    if cfg.pooled_last_layer:
+        pooled_layer.install(model, pad_id)
     model.to(device)
     model.train()
     world = dist_mod.world_size()
@@ -448,6 +450,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
                               checkpoint_dir=checkpoint_dir, log=log))
+        model_info["last_layer"] = "pooled" if pooled_layer.is_installed(model) else "full"
         del model
 
     fit_dicts = [dataclasses.asdict(f) for f in fits]

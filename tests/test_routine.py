@@ -7,6 +7,7 @@ from harness.config import RunConfig
 from harness.data import EncodedSplit
 from harness.errors import RunFailed, UserError
 from harness.registry import load_tasks, local_model
+from tiny_models import make_encoder
 
 
 def _split(seqs, labels, types=None):
@@ -101,7 +102,23 @@ def test_micro_batches_give_the_same_update(toy_env, tiny_encoder):
     micro = routine.run_cell(task, spec, RunConfig(epochs=1, micro_batch_size=4), **kwargs, log=lambda m: None)
     a, b = full.fits[0].epochs[0], micro.fits[0].epochs[0]
     assert a.test_predictions == b.test_predictions
-    assert a.test.loss == pytest.approx(b.test.loss, rel=1e-4)
+    assert a.test.loss == pytest.approx(b.test.loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("family", ["decoder", "encoder"])
+def test_pooled_last_layer_trains_like_the_full_layer(toy_env, tiny_decoder, tmp_path, family):
+    """The shortcut is exact: the same run with and without it predicts the same; the record says which ran.
+    (Without dropout, which would draw different random numbers for the two.)"""
+    task = load_tasks()["toy"]
+    spec = local_model(tiny_decoder if family == "decoder" else make_encoder(tmp_path / "bert", dropout=0.0))
+    kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
+    fast = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3), **kwargs)
+    full = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3, pooled_last_layer=False), **kwargs)
+    assert (fast.model["last_layer"], full.model["last_layer"]) == ("pooled", "full")
+    assert [e.test_predictions for e in fast.fits[0].epochs] == [e.test_predictions for e in full.fits[0].epochs]
+    for a, b in zip(fast.fits[0].epochs, full.fits[0].epochs):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+        assert a.test.loss == pytest.approx(b.test.loss, rel=1e-5)
 
 
 def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):

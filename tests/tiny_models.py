@@ -36,7 +36,7 @@ def make_decoder(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int =
     return folder
 
 
-def make_encoder(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+def make_encoder(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, dropout: float = 0.1) -> Path:
     import torch
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
@@ -46,7 +46,8 @@ def make_encoder(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int =
     tok = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=False, model_max_length=512)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
-                        num_hidden_layers=layers, num_attention_heads=2, max_position_embeddings=512, pad_token_id=0)
+                        num_hidden_layers=layers, num_attention_heads=2, max_position_embeddings=512, pad_token_id=0,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertForMaskedLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
