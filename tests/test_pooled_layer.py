@@ -137,3 +137,18 @@ def test_training_with_dropout_runs_and_learns():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("build", [_bert, _llama])
+def test_under_bf16_autocast_as_on_a_gpu(build):
+    """The CUDA path runs under bf16 autocast: mixed dtypes must meet where the rows are put back."""
+    full, fast = _pair(build, "sdpa")
+    full.eval(), fast.eval()
+    batch = _batch(full.config.pad_token_id)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = full(**batch).logits.float(), fast(**batch).logits.float()
+    torch.testing.assert_close(b, a, rtol=0.05, atol=0.02)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast.train()
+        fast(**batch).logits.float().sum().backward()
+    assert all(p.grad is not None for p in fast.parameters())
