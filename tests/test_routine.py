@@ -102,7 +102,7 @@ def test_micro_batches_give_the_same_update(toy_env, tiny_encoder):
     micro = routine.run_cell(task, spec, RunConfig(epochs=1, micro_batch_size=4), **kwargs, log=lambda m: None)
     a, b = full.fits[0].epochs[0], micro.fits[0].epochs[0]
     assert a.test_predictions == b.test_predictions
-    assert a.test.loss == pytest.approx(b.test.loss, rel=1e-5)
+    assert a.test.loss == pytest.approx(b.test.loss, rel=1e-4)
 
 
 @pytest.mark.parametrize("family", ["decoder", "encoder"])
