@@ -23,7 +23,7 @@ def install(model, pad_token_id: int | None) -> bool:
     kind, layer = _last_layer(model)
     if kind is None:
         return False
-    if is_installed(model):
+    if "forward" in vars(layer):  # installed already
         return True
     full = layer.forward
     if kind == "bert":
