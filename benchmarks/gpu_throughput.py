@@ -38,22 +38,27 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.config import SEED_RECIPE, RunConfig  # noqa: E402
-from harness.data import EncodedSplit  # noqa: E402
+from harness.registry import load_tasks  # noqa: E402
 from harness.routine import train_fit  # noqa: E402
+from harness.splits import EncodedSplit  # noqa: E402
 
-# Sizes (train, validation, test); validation None = carved from train for the clean protocol.
-TASKS = {
-    "imdb": dict(train=25000, validation=None, carve=2500, test=5000, classes=2, max_length=256,
-                 dist=("lognormal", 300, 0.6)),
-    "faquad-nli": dict(train=3128, validation=731, carve=0, test=650, classes=2, max_length=2048,
-                       dist=("lognormal", 55, 0.45)),
-    "hatebr": dict(train=4480, validation=1120, carve=0, test=1400, classes=2, max_length=2048,
-                   dist=("lognormal", 28, 0.7)),
-    "assin2": dict(train=6500, validation=500, carve=0, test=2448, classes=2, max_length=2048,
-                   dist=("assin2", 30, 0.4)),
-    "agnews": dict(train=120000, validation=None, carve=7600, test=7600, classes=4, max_length=256,
-                   dist=("lognormal", 60, 0.35)),
-}
+# Each task's length model (the benchmark's own: median and spread of tokens per example); sizes,
+# classes, carve and max_length come from the registry.
+LENGTHS = {"imdb": ("lognormal", 300, 0.6), "faquad-nli": ("lognormal", 55, 0.45), "hatebr": ("lognormal", 28, 0.7),
+           "assin2": ("assin2", 30, 0.4), "agnews": ("lognormal", 60, 0.35)}
+UNCAPPED = 2048  # tasks without max_length truncate at the model's positions (2048 for TTL)
+
+
+def task_info() -> dict:
+    """name -> train / validation / carve / test sizes, classes, max_length, dist; from tasks/*.yaml."""
+    tasks = load_tasks()
+    return {name: dict(train=t.sizes["train"], validation=t.sizes.get("validation"),
+                       carve=(t.validation_from_train or {}).get("size", 0), test=t.sizes["test"],
+                       classes=t.label.num_classes, max_length=t.max_length or UNCAPPED, dist=LENGTHS[name])
+            for name, t in tasks.items() if name in LENGTHS}
+
+
+TASKS = task_info()
 EPOCHS = 3
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -90,7 +95,8 @@ def assin2_lengths() -> np.ndarray | None:
     import pyarrow.parquet as pq
 
     table = pq.read_table(files[0], columns=["premise", "hypothesis"]).to_pydict()
-    words = np.array([len(p.split()) + len(h.split()) for p, h in zip(table["premise"], table["hypothesis"])])
+    pairs = zip(table["premise"], table["hypothesis"], strict=True)
+    words = np.array([len(p.split()) + len(h.split()) for p, h in pairs])
     return np.ceil(words * 1.4).astype(int) + 4
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 ACTIVATION_MARGIN = 4 * 2**30  # batch 16 x up to 512 tokens under bf16 autocast, plus the CUDA context
 BYTES_PER_PARAM = 16
 MAX_CELLS = 8
+USABLE_SHARE = 0.9  # of the free GPU memory: the rest absorbs fragmentation and other processes' growth
 
 
 def parameter_count(where: str, revision: str | None = None) -> int:
@@ -23,7 +24,7 @@ def parameter_count(where: str, revision: str | None = None) -> int:
 
 def cells_for(free_bytes: int, params: list[int]) -> int:
     need = max(params) * BYTES_PER_PARAM + ACTIVATION_MARGIN
-    return max(1, min(MAX_CELLS, int(0.9 * free_bytes) // need))
+    return max(1, min(MAX_CELLS, int(USABLE_SHARE * free_bytes) // need))
 
 
 def cells_per_gpu(model_args: list[str], models: dict, mirror: str | None) -> int:
@@ -31,8 +32,8 @@ def cells_per_gpu(model_args: list[str], models: dict, mirror: str | None) -> in
 
     if not torch.cuda.is_available():
         return 1
+    from .models import model_location
     from .registry import resolve_model
-    from .routine import model_location
 
     params = [parameter_count(*model_location(resolve_model(m, models), mirror)) for m in set(model_args)]
     free, _ = torch.cuda.mem_get_info()

@@ -16,14 +16,14 @@ from .scores import decode_ids
 def _predictions(record, protocol: str) -> np.ndarray:
     result = record.protocols.get(protocol)
     if result is None:
-        raise UserError(f"{record.task['name']}/{record.model['name']} seed {record.seed} has no {protocol} result")
+        raise UserError(f"{record.task.name}/{record.model.name} seed {record.seed} has no {protocol} result")
     return decode_ids(record.fits[result.fit].epochs[result.epoch - 1].test_predictions)
 
 
 def compare_models(records, task: str, a: str, b: str, protocol: str, variant: str) -> str:
     def pick(model):
-        return {r.seed: r for r in records if r.status == "complete" and r.task["name"] == task
-                and r.model["name"] == model and r.variant == variant}
+        return {r.seed: r for r in records if r.status == "complete" and r.task.name == task
+                and r.model.name == model and r.variant == variant}
 
     ra, rb = pick(a), pick(b)
     for name, found in ((a, ra), (b, rb)):

@@ -9,30 +9,48 @@ Every field is a CLI flag of `harness run` (--learning-rate, --batch-size, ...).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .errors import UserError
+
+
+def _setting(default, help_text: str):
+    """A run setting: its default and the line `harness run --help` shows for it."""
+    return field(default=default, metadata={"help": help_text})
+
+
+def help_of(f: dataclasses.Field) -> str:
+    return f.metadata["help"]
 
 
 @dataclass
 class RunConfig:
-    learning_rate: float = 4e-5
-    adam_epsilon: float = 1e-8
-    weight_decay: float = 0.01  # not applied to biases and norm weights, as the Trainer does
-    batch_size: int = 16  # examples per optimizer step
-    epochs: int = 3
-    warmup_ratio: float = 0.0
-    max_grad_norm: float = 1.0  # 0 turns clipping off
-    eval_batch_size: int = 128  # evaluation is forward-only: larger batches cost nothing in results
-    length_grouped: bool = True  # batches of similar length (random order between batches): less padding
-    precision: str = "auto"  # auto = bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; or fp32 / bf16
-    tf32: bool = True  # TF32 matmuls for what stays fp32 on CUDA
-    attn_implementation: str = "sdpa"  # passed to from_pretrained: sdpa, eager, flash_attention_2
-    fused_adamw: bool = True  # the fused AdamW kernel (CUDA, and CPU with torch >= 2.4); else the plain loop
-    pooled_last_layer: bool = True  # last layer computed only at the position the head reads (exact; BERT, Llama)
-    micro_batch_size: int = 0  # 0 = batch_size; smaller = gradient accumulation (halved on CUDA OOM)
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
-    threads: int = 0  # torch CPU threads; 0 = torch's default
-    save_every_epoch: bool = False  # write a full checkpoint after each epoch (the seed recipe did)
-    protocols: str = "both"  # both, published, clean: which fits to train where they differ
+    learning_rate: float = _setting(4e-5, "AdamW learning rate")
+    adam_epsilon: float = _setting(1e-8, "AdamW epsilon")
+    # As the Trainer does: not applied to biases and norm weights.
+    weight_decay: float = _setting(0.01, "AdamW weight decay (not on biases and norm weights)")
+    batch_size: int = _setting(16, "examples per optimizer step")
+    epochs: int = _setting(3, "training epochs (validation and test are evaluated after each)")
+    warmup_ratio: float = _setting(0.0, "share of steps with linear warm-up before the linear decay")
+    max_grad_norm: float = _setting(1.0, "gradient clipping norm; 0 turns it off")
+    # Evaluation is forward-only: larger batches cost nothing in results.
+    eval_batch_size: int = _setting(128, "evaluation batch (forward only, sorted by length)")
+    length_grouped: bool = _setting(True, "batches of similar length, in random order (less padding)")
+    # bf16 autocast keeps fp32 master weights; on CPU (no native bf16 here) it is slower, so auto = fp32 there.
+    precision: str = _setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
+    tf32: bool = _setting(True, "TF32 matmuls on CUDA for what stays fp32")
+    attn_implementation: str = _setting("sdpa", "sdpa, eager or flash_attention_2")
+    fused_adamw: bool = _setting(True, "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)")
+    pooled_last_layer: bool = _setting(
+        True, "compute the last layer only at the position the classifier reads (the same function, "
+              "1/num_layers less work; BERT and Llama with sdpa or eager attention)")
+    micro_batch_size: int = _setting(
+        0, "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)")
+    device: str = _setting("auto", "auto, cpu, cuda or cuda:N")
+    threads: int = _setting(0, "torch CPU threads (0 = torch's default)")
+    save_every_epoch: bool = _setting(False, "write a full checkpoint after each epoch, beside the record")
+    protocols: str = _setting(
+        "both", "both, published or clean: which trainings to run where they differ (IMDB, AgNews)")
 
     def __post_init__(self):
         checks = [
@@ -51,8 +69,6 @@ class RunConfig:
         ]
         for ok, message in checks:
             if not ok:
-                from .errors import UserError
-
                 raise UserError(f"bad run setting: {message}")
 
     def overrides(self) -> dict:
@@ -67,33 +83,63 @@ class RunConfig:
         return {k: v for k, v in self.overrides().items() if k in RECIPE_FIELDS}
 
 
-# One line per field for `harness run --help`.
-HELP = {
-    "learning_rate": "AdamW learning rate",
-    "adam_epsilon": "AdamW epsilon",
-    "weight_decay": "AdamW weight decay (not on biases and norm weights)",
-    "batch_size": "examples per optimizer step",
-    "epochs": "training epochs (validation and test are evaluated after each)",
-    "warmup_ratio": "share of steps with linear warm-up before the linear decay",
-    "max_grad_norm": "gradient clipping norm; 0 turns it off",
-    "eval_batch_size": "evaluation batch (forward only, sorted by length)",
-    "length_grouped": "batches of similar length, in random order (less padding)",
-    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16",
-    "tf32": "TF32 matmuls on CUDA for what stays fp32",
-    "attn_implementation": "sdpa, eager or flash_attention_2",
-    "fused_adamw": "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)",
-    "pooled_last_layer": "compute the last layer only at the position the classifier reads (same results, "
-                         "1/num_layers less work; BERT and Llama with sdpa or eager attention)",
-    "micro_batch_size": "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)",
-    "device": "auto, cpu, cuda or cuda:N",
-    "threads": "torch CPU threads (0 = torch's default)",
-    "save_every_epoch": "write a full checkpoint after each epoch, beside the record",
-    "protocols": "both, published or clean: which trainings to run where they differ (IMDB, AgNews)",
-}
-
 RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
                  "max_grad_norm")
 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,
                    attn_implementation="sdpa", fused_adamw=False, tf32=False, pooled_last_layer=False)
+
+
+# ------------------------------------------------------------------ from command-line values
+
+DEFAULT_SEED = 42
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def run_config_from(values: dict) -> RunConfig:
+    """A RunConfig from the settings given (None: not given, the default holds)."""
+    return RunConfig(**{f.name: values[f.name] for f in dataclasses.fields(RunConfig)
+                        if values.get(f.name) is not None})
+
+
+def setting_flags(values: dict) -> list[str]:
+    """The run-setting flags for the settings given, to pass to another `harness run`."""
+    out = []
+    for f in dataclasses.fields(RunConfig):
+        value = values.get(f.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append(flag_of(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            out += [flag_of(f.name), str(value)]
+    return out
+
+
+def check_limit(limit) -> int | None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise UserError(f"--limit must be a positive number of examples per split, got {limit}")
+    return limit
+
+
+def parse_seeds(seed: str | None, seeds: int | None) -> list[int]:
+    """--seed 1,2,3 or --seeds N (N seeds from DEFAULT_SEED); the default is [DEFAULT_SEED]."""
+    if seed is not None and seeds is not None:
+        raise UserError("give --seed 1,2,3 or --seeds N, not both")
+    if seeds is not None:
+        if seeds < 1:
+            raise UserError(f"--seeds must be at least 1, got {seeds}")
+        return list(range(DEFAULT_SEED, DEFAULT_SEED + seeds))
+    if seed is None:
+        return [DEFAULT_SEED]
+    try:
+        out = [int(s) for s in seed.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seed takes integers separated by commas, got '{seed}'") from None
+    if not out or any(s < 0 for s in out):
+        raise UserError(f"--seed takes non-negative integers, got '{seed}'")
+    return list(dict.fromkeys(out))

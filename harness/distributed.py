@@ -39,6 +39,18 @@ def init(device_type: str):
     return torch.device("cpu")
 
 
+def wrap(model, device):
+    """DistributedDataParallel over the process group; the model itself on one process."""
+    if world_size() == 1:
+        return model
+    import torch
+
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                     else None)
+
+
+# The helpers below are no-ops on one process, so the training loop reads the same either way.
+
 def shard(idx: np.ndarray) -> np.ndarray:
     """This rank's part of a global batch (strided, so lengths stay balanced)."""
     return idx[rank()::world_size()]
@@ -46,6 +58,8 @@ def shard(idx: np.ndarray) -> np.ndarray:
 
 def gather_predictions(preds: np.ndarray, mine: np.ndarray) -> np.ndarray:
     """Every rank predicted the examples `mine`; return the full prediction array on every rank."""
+    if world_size() == 1:
+        return preds
     import torch.distributed as dist
 
     parts = [None] * world_size()
@@ -56,6 +70,9 @@ def gather_predictions(preds: np.ndarray, mine: np.ndarray) -> np.ndarray:
 
 
 def all_sum(values: list[float]) -> list[float]:
+    """Element-wise sum over ranks (float64)."""
+    if world_size() == 1:
+        return list(values)
     import torch
     import torch.distributed as dist
 

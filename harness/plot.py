@@ -20,7 +20,7 @@ def plot_table(table: Table, published: dict, path: Path) -> Path:
         raise UserError("nothing to plot: no task has a result")
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns) + 1, 4.2), squeeze=False)
     colors = plt.get_cmap("tab10")
-    for ax, (task, display) in zip(axes[0], columns):
+    for ax, (task, display) in zip(axes[0], columns, strict=True):
         rows = [r for r in table.rows if task in r.cells]
         xs = range(len(rows))
         means = [r.cells[task].mean for r in rows]
@@ -46,9 +46,8 @@ def plot_table(table: Table, published: dict, path: Path) -> Path:
     fig.legend(handles, labels, loc="upper right", fontsize=8)
     fig.suptitle(f"poeta-harness, variant {table.variant}", fontsize=10, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    from .files import write_atomic
+
+    write_atomic(path, writer=lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
-    tmp.replace(path)
     return path

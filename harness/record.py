@@ -1,26 +1,16 @@
 """The run record: one JSON file per (task, model, variant, seed). The only schema, field by field.
 
-Layout:  <results>/<task>/<model>/<variant>/seed<k>.json
-  variant is "default" for the registered recipe on full data, else a slug of what changed
-  (e.g. "limit200" or "epochs=1_limit200"), so a smoke run never overwrites a real one.
-A run that fails (divergence, out of memory at micro-batch 1) writes seed<k>.failed.json with
-status "failed" and the reason; `harness table` skips and reports those.
-Files are written atomically (temp file in the same folder + rename): a reader, or a run killed
-at any moment, never leaves a half-written record.
+A run that fails (divergence, out of memory at micro-batch 1) writes a record with status "failed"
+and the reason; `harness table` skips and reports those. Where records live and how they are
+written and found: harness/store.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import re
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from .errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -70,14 +60,73 @@ class ProtocolResult:
 
 
 @dataclass
+class TaskInfo:
+    name: str
+    display_name: str
+    hub_id: str
+    revision_requested: str | None = None  # the registry's revision (None: the default branch)
+    revision_resolved: str | None = None  # the hub commit, or "sha256:..." of a mirror folder's files
+    source: str | None = None  # "hub" or the mirror folder
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    display_name: str
+    family: str  # "decoder" or "encoder"
+    source: str  # hub id, folder or package:<name>
+    location: str | None = None  # what was loaded: hub id or folder
+    revision_resolved: str | None = None
+    attn_implementation: str | None = None
+    parameters: int | None = None
+    last_layer: str | None = None  # "pooled": the exact shortcut of pooled_layer.py ran; "full": it did not
+
+
+@dataclass
+class Timings:
+    load_s: float  # data, tokenizer, config and model loading
+    tokenize_s: float
+    train_s: float
+    eval_s: float
+    total_s: float
+
+
+@dataclass
+class Tokens:
+    train_real: int
+    train_processed: int
+    eval_real: int
+    eval_processed: int
+    padding_efficiency: float | None  # train_real / train_processed
+
+
+@dataclass
+class PeakMemory:
+    bytes: int
+    kind: str  # "cuda max allocated" or "process peak RSS"
+
+
+@dataclass
+class HarnessInfo:
+    version: str
+    git_commit: str | None  # None outside a git checkout
+    git_dirty: bool | None
+
+
+@dataclass
+class DataCache:
+    fingerprint: str  # the tokenization cache key (texts, tokenizer, max_length)
+    hit: bool
+
+
+@dataclass
 class RunRecord:
     schema_version: int
     status: str  # "complete" or "failed"
     created_at: str  # ISO 8601, UTC
-    task: dict  # name, display_name, hub_id, revision_requested, revision_resolved, source
-    model: dict  # name, display_name, family, source, revision_resolved, attn_implementation, parameters,
-    #   last_layer ("pooled": the exact shortcut of pooled_layer.py ran; "full": it did not)
-    variant: str  # "default" or the slug of overrides / limit
+    task: TaskInfo
+    model: ModelInfo
+    variant: str  # "default" or the slug of overrides / limit (store.variant_of)
     seed: int
     hyperparameters: dict  # the full run config
     overrides: dict  # the fields that differ from the registered recipe
@@ -85,15 +134,17 @@ class RunRecord:
     dataset_sizes: dict  # role -> examples, as loaded (after --limit)
     test_labels: str  # gold class id per test example, same encoding as test_predictions
     fits: list[Fit]
-    protocols: dict  # "published" / "clean" -> ProtocolResult or None
-    timings: dict  # load_s, tokenize_s, train_s, eval_s, total_s
-    tokens: dict  # train_real, train_processed, eval_real, eval_processed, padding_efficiency (train)
-    peak_memory: dict  # {"bytes", "kind"}: CUDA max allocated, or the process's peak RSS on CPU
-    device: str
+    protocols: dict[str, ProtocolResult | None]  # "published" / "clean"
+    timings: Timings | None  # None for failed runs
+    tokens: Tokens | None
+    peak_memory: PeakMemory | None
+    device: str  # GPU name, or "cpu: <model name> (<n> threads)"
     packages: dict  # name -> version
-    harness: dict  # version, git_commit, git_dirty
-    data_cache: dict  # fingerprint, hit
+    harness: HarnessInfo
+    data_cache: DataCache | None
     failure: str | None = None  # the reason, for status "failed"
+    precision: str | None = None  # as resolved on the device: "fp32" or "bf16" (autocast); None in older records
+    device_type: str | None = None  # "cpu" or "cuda"; None in older records
 
 
 # ------------------------------------------------------------------ (de)serialisation
@@ -120,9 +171,11 @@ def _build(cls, data, where: str):
 def _convert(tp, value, where: str):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
         inner = [a for a in args if a is not type(None)]
+        # Failed runs of the first schema wrote {} where a section had nothing to say.
+        if value is None or (value == {} and dataclasses.is_dataclass(inner[0])):
+            if type(None) in args:
+                return None
         return _convert(inner[0], value, where)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)
@@ -130,10 +183,14 @@ def _convert(tp, value, where: str):
         if not isinstance(value, list):
             raise ValueError(f"{where}: expected a list")
         return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object")
+        return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()} if args else value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     base = origin or tp
-    if base in (int, str, dict, bool) and not isinstance(value, base):
+    if base in (int, str, bool, dict) and not isinstance(value, base):
         raise ValueError(f"{where}: expected {base.__name__}")
     return value
 
@@ -145,101 +202,77 @@ def from_dict(data) -> RunRecord:
     if version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION} (written by another harness version; "
                          f"rerun the cell)")
-    record = _build(RunRecord, data, "record")
-    record.protocols = {k: (None if v is None else _build(ProtocolResult, v, f"record.protocols.{k}"))
-                        for k, v in record.protocols.items()}
-    return record
+    return _build(RunRecord, data, "record")
 
 
-def read_record(path: Path) -> RunRecord:
-    with open(path, encoding="utf-8") as fh:
-        return from_dict(json.load(fh))
+# ------------------------------------------------------------------ building records
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# ------------------------------------------------------------------ layout
+def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data, fits: list[Fit], location: str,
+                   loaded: dict, device, precision: str, load_s: float, total_s: float) -> RunRecord:
+    """The record of a complete run. loaded: what the model load revealed (revision_resolved,
+    attn_implementation, parameters, last_layer)."""
+    import resource
 
-def variant_name(overrides: dict, limit: int | None) -> str:
-    parts = [f"{k}={_short(v)}" for k, v in sorted(overrides.items())]
-    if limit is not None:
-        parts.append(f"limit{limit}")
-    if not parts:
-        return "default"
-    slug = re.sub(r"[^A-Za-z0-9.=_-]+", "-", "_".join(parts))
-    if len(slug) > 80:
-        import hashlib
+    from . import scores
+    from .provenance import device_name, harness_git, package_versions
+    from .store import variant_of
 
-        slug = slug[:60] + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
-    return slug
+    train_real = sum(f.train_tokens_real for f in fits)
+    train_proc = sum(f.train_tokens_processed for f in fits)
+    if device.type == "cuda":
+        import torch
 
-
-def _short(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def record_path(results: Path, task: str, model: str, variant: str, seed: int, failed: bool = False) -> Path:
-    return Path(results) / task / model / variant / (f"seed{seed}.failed.json" if failed else f"seed{seed}.json")
-
-
-def check_writable(results: Path) -> None:
-    """Fail before any work if the results folder can't take a record (a file there, no permission)."""
-    results = Path(results)
-    probe = results
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"results path '{probe}' is a file, not a folder: pass --results DIR")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"results folder '{probe}' is not writable: pass --results DIR")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_record(results: Path, record: RunRecord) -> Path:
-    path = record_path(results, record.task["name"], record.model["name"], record.variant, record.seed,
-                       failed=record.status != "complete")
-    write_atomic(path, to_json(record) + "\n")
-    if record.status == "complete":  # a success supersedes an earlier failure of the same cell
-        record_path(results, record.task["name"], record.model["name"], record.variant, record.seed,
-                    failed=True).unlink(missing_ok=True)
-    return path
-
-
-def scan(results: Path) -> tuple[list[RunRecord], list[str]]:
-    """Every record under results/, and a warning per file that is not a valid record."""
-    records, warnings = [], []
-    for path in sorted(Path(results).glob("*/*/*/seed*.json")):
-        try:
-            records.append(read_record(path))
-        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
-            warnings.append(f"skipped {path}: {exc}")
-    return records, warnings
+        peak = PeakMemory(bytes=int(torch.cuda.max_memory_allocated(device)), kind="cuda max allocated")
+    else:
+        peak = PeakMemory(bytes=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+                          kind="process peak RSS")
+    world = _world()
+    dataset_sizes = {k: len(v) for k, v in data.splits.items()}
+    if data.carved is not None:
+        dataset_sizes["carved_validation"] = int(len(data.carved["validation"]))
+    return RunRecord(
+        schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
+        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
+                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source),
+        model=ModelInfo(name=model_spec.name, display_name=model_spec.display_name, family=model_spec.family,
+                        source=model_spec.source, location=location, **loaded),
+        variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
+        overrides=cfg.overrides(), limit=limit, dataset_sizes=dataset_sizes,
+        test_labels=scores.encode_ids(data.splits["test"].labels), fits=fits, protocols=scores.protocols(fits),
+        timings=Timings(load_s=load_s, tokenize_s=data.timings["tokenize_s"], train_s=sum(f.train_s for f in fits),
+                        eval_s=sum(f.eval_s for f in fits), total_s=total_s),
+        tokens=Tokens(train_real=train_real, train_processed=train_proc,
+                      eval_real=sum(f.eval_tokens_real for f in fits),
+                      eval_processed=sum(f.eval_tokens_processed for f in fits),
+                      padding_efficiency=train_real / train_proc if train_proc else None),
+        peak_memory=peak, device=(f"{world} x " if world > 1 else "") + device_name(device),
+        packages=package_versions(), harness=HarnessInfo(**harness_git()),
+        data_cache=DataCache(fingerprint=data.fingerprint, hit=data.cache_hit), precision=precision,
+        device_type=device.type)
 
 
 def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) -> RunRecord:
     """The record of a run that could not give an honest number; the table skips and reports it."""
-    from datetime import datetime, timezone
-
     from .provenance import harness_git, package_versions
+    from .store import variant_of
 
     return RunRecord(
-        schema_version=SCHEMA_VERSION, status="failed",
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        task={"name": task.name, "display_name": task.display_name, "hub_id": task.hub_id},
-        model={"name": model.name, "display_name": model.display_name, "family": model.family,
-               "source": model.source},
-        variant=variant_name(cfg.recipe_overrides(), limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
+        schema_version=SCHEMA_VERSION, status="failed", created_at=_now(),
+        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id),
+        model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source),
+        variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes={}, test_labels="", fits=[],
-        protocols={"published": None, "clean": None}, timings={}, tokens={}, peak_memory={}, device="",
-        packages=package_versions(), harness=harness_git(), data_cache={}, failure=reason)
+        protocols={"published": None, "clean": None}, timings=None, tokens=None, peak_memory=None, device="",
+        packages=package_versions(), harness=HarnessInfo(**harness_git()), data_cache=None, failure=reason)
+
+
+def _world() -> int:
+    from .distributed import world_size
+
+    return world_size()

@@ -61,6 +61,7 @@ class TaskSpec:
     max_length: int | None
     validation_from_train: dict | None  # {"size": int, "seed": int} where the task has no validation split
     published: dict = field(default_factory=dict)  # model name -> accuracy (%)
+    sizes: dict = field(default_factory=dict)  # role -> expected examples (documentation; benchmarks size from it)
     order: int = 100  # column position in the table (the published table's order)
     source: str = ""
 
@@ -134,20 +135,8 @@ def _read_yaml(path: Path):
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def parse_task(data, source: str) -> TaskSpec:
-    f = _Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
-                               "label", "max_length", "validation_from_train", "published", "order"})
-    name = f.get("name", str)
-    if not _NAME.match(name):
-        raise UserError(f"{source}: field 'name' must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
-    hub_id = f.get("hub_id", str)
-    if not _HUB_ID.match(hub_id) or ".." in hub_id:
-        raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
-
-    sp = _Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
-    splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
-              "test": sp.get("test", str)}
-
+def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
+    """text.decoder (one template) and text.encoder (one, or two for a sentence pair)."""
     tx = _Fields(f.get("text", dict), f"{source}: text", {"decoder", "encoder"})
     decoder = tx.get("decoder", str)
     encoder = tx.get("encoder", (str, list))
@@ -159,7 +148,10 @@ def parse_task(data, source: str) -> TaskSpec:
             template_fields(t)
         except ValueError as exc:
             raise UserError(f"{source}: bad template {t!r} ({exc})") from None
+    return decoder, encoder
 
+
+def _parse_label(f: _Fields, source: str) -> LabelSpec:
     lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map"})
     names = lb.get("names", list)
     if len(names) < 2 or not all(isinstance(n, str) for n in names):
@@ -167,7 +159,26 @@ def parse_task(data, source: str) -> TaskSpec:
     mapping = lb.get("map", dict, required=False)
     if mapping is not None and not all(isinstance(v, int) and 0 <= v < len(names) for v in mapping.values()):
         raise UserError(f"{source}: field 'label.map' must map values to class ids 0..{len(names) - 1}")
-    label = LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
+    return LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
+
+
+def parse_task(data, source: str) -> TaskSpec:
+    f = _Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
+                               "label", "max_length", "validation_from_train", "published", "order", "sizes"})
+    name = f.get("name", str)
+    if not _NAME.match(name):
+        raise UserError(f"{source}: field 'name' must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
+    hub_id = f.get("hub_id", str)
+    if not _HUB_ID.match(hub_id) or ".." in hub_id:
+        raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
+
+    sp = _Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
+    splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
+              "test": sp.get("test", str)}
+
+    decoder, encoder = _parse_text(f, source)
+
+    label = _parse_label(f, source)
 
     max_length = f.get("max_length", int, required=False)
     if max_length is not None and max_length < 2:
@@ -182,6 +193,12 @@ def parse_task(data, source: str) -> TaskSpec:
         if splits["validation"]:
             raise UserError(f"{source}: give either 'splits.validation' or 'validation_from_train', not both")
 
+    sizes = _Fields(f.get("sizes", dict, required=False, default={}), f"{source}: sizes",
+                    {"train", "validation", "test"})
+    sizes = {role: sizes.get(role, int) for role in ("train", "validation", "test") if role in sizes.data}
+    if any(n < 1 for n in sizes.values()):
+        raise UserError(f"{source}: field 'sizes' must give positive numbers of examples")
+
     published = f.get("published", dict, required=False, default={})
     for k, v in published.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -191,7 +208,7 @@ def parse_task(data, source: str) -> TaskSpec:
                     revision=f.get("revision", str, required=False), config=f.get("config", str, required=False),
                     splits=splits, decoder_template=decoder, encoder_templates=encoder, label=label,
                     max_length=max_length, validation_from_train=carve,
-                    published={str(k): float(v) for k, v in published.items()},
+                    published={str(k): float(v) for k, v in published.items()}, sizes=sizes,
                     order=f.get("order", int, required=False, default=100), source=source)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .record import EpochMetrics, Fit, ProtocolResult
+
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(gold))) if len(gold) else float("nan")
@@ -32,35 +34,33 @@ def decode_ids(text: str) -> np.ndarray:
     return np.array([int(ch, 36) for ch in text], dtype=np.int64)
 
 
-def pick_published(epochs: list[dict]) -> int:
+def pick_published(epochs: list[EpochMetrics]) -> int:
     """The paper's choice: the epoch with the highest test accuracy (earliest on ties). Returns its index."""
-    best = max(range(len(epochs)), key=lambda i: (epochs[i]["test"]["accuracy"], -i))
-    return best
+    return max(range(len(epochs)), key=lambda i: (epochs[i].test.accuracy, -i))
 
 
-def pick_clean(epochs: list[dict]) -> int | None:
+def pick_clean(epochs: list[EpochMetrics]) -> int | None:
     """The clean choice: the epoch with the highest validation accuracy (earliest on ties); test is
     only read at that epoch. None where there is no validation."""
-    if not epochs or epochs[0].get("validation") is None:
+    if not epochs or epochs[0].validation is None:
         return None
-    return max(range(len(epochs)), key=lambda i: (epochs[i]["validation"]["accuracy"], -i))
+    return max(range(len(epochs)), key=lambda i: (epochs[i].validation.accuracy, -i))
 
 
-def protocols(fits: list[dict]) -> dict:
-    """Both protocols' headline numbers from a run's fits (dicts as in the record).
+def protocols(fits: list[Fit]) -> dict[str, ProtocolResult | None]:
+    """Both protocols' headline numbers from a run's fits.
     published: the fit on the whole train split, epoch by test accuracy.
     clean: the fit with a validation split, epoch by validation accuracy."""
-    out = {"published": None, "clean": None}
+    out: dict[str, ProtocolResult | None] = {"published": None, "clean": None}
     for i, fit in enumerate(fits):
-        if fit["train_set"] == "train" and out["published"] is None:
-            e = pick_published(fit["epochs"])
-            out["published"] = _result(i, fit["epochs"][e], "test accuracy")
-        c = pick_clean(fit["epochs"])
+        if fit.train_set == "train" and out["published"] is None:
+            out["published"] = _result(i, fit.epochs[pick_published(fit.epochs)], "test accuracy")
+        c = pick_clean(fit.epochs)
         if c is not None and out["clean"] is None:
-            out["clean"] = _result(i, fit["epochs"][c], "validation accuracy")
+            out["clean"] = _result(i, fit.epochs[c], "validation accuracy")
     return out
 
 
-def _result(fit: int, epoch: dict, picked_by: str) -> dict:
-    return {"fit": fit, "epoch": epoch["epoch"], "picked_by": picked_by,
-            "test_accuracy": epoch["test"]["accuracy"], "test_macro_f1": epoch["test"]["macro_f1"]}
+def _result(fit: int, epoch: EpochMetrics, picked_by: str) -> ProtocolResult:
+    return ProtocolResult(fit=fit, epoch=epoch.epoch, picked_by=picked_by, test_accuracy=epoch.test.accuracy,
+                          test_macro_f1=epoch.test.macro_f1)

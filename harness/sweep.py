@@ -13,12 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
-from .record import read_record, record_path
+from .config import check_limit, parse_seeds, run_config_from, setting_flags
+from .errors import UserError, short
+from .store import check_writable, is_complete, record_path, variant_of
 
 
 @dataclass
-class Cell:
+class GridCell:
     task: str
     model: str  # the name records use (a registered name or a local folder's slug)
     model_arg: str  # what to pass to --model
@@ -33,7 +34,7 @@ class Cell:
 
 @dataclass
 class Outcome:
-    cell: Cell
+    cell: GridCell
     ok: bool
     seconds: float
     log: Path | None = None
@@ -48,32 +49,25 @@ class SweepSpec:
     run_args: list[str] = field(default_factory=list)  # flags passed through to every `harness run`
 
 
-def is_complete(path: Path) -> bool:
-    try:
-        return read_record(path).status == "complete"
-    except (OSError, ValueError):
-        return False
-
-
-def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: bool = False) -> list[Cell]:
+def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: bool = False) -> list[GridCell]:
     cells = []
     for task in spec.tasks:
         for model_arg in spec.models:
             model = resolve_model(model_arg).name
             for seed in spec.seeds:
                 path = record_path(results, task, model, variant, seed)
-                cells.append(Cell(task, model, model_arg, seed, path, done=not force and is_complete(path)))
+                cells.append(GridCell(task, model, model_arg, seed, path, done=not force and is_complete(path)))
     return cells
 
 
-def cell_argv(cell: Cell, spec: SweepSpec, results: Path) -> list[str]:
+def cell_argv(cell: GridCell, spec: SweepSpec, results: Path) -> list[str]:
     return ["run", "--task", cell.task, "--model", cell.model_arg, "--seed", str(cell.seed),
             "--results", str(results), *spec.run_args]
 
 
 # ------------------------------------------------------------------ executors
 
-def run_local(cells: list[Cell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
+def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
     """k cells at a time, each in its own process (on one GPU they share the card)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     pending, running, outcomes = list(cells), [], []
@@ -134,7 +128,7 @@ def slurm_parameters(options: dict) -> dict:
     return params
 
 
-def slurm_command_preview(cells: list[Cell], spec: SweepSpec, results: Path) -> list[str]:
+def slurm_command_preview(cells: list[GridCell], spec: SweepSpec, results: Path) -> list[str]:
     """What each job runs, for --dry-run and for the unit test of the slurm path's command line."""
     return [" ".join([sys.executable, "-m", "harness", *cell_argv(c, spec, results)]) for c in cells]
 
@@ -144,19 +138,20 @@ def _job(argv: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", "harness", *argv]).returncode
 
 
-def run_submitit(cells: list[Cell], spec: SweepSpec, results: Path, executor, report) -> list[Outcome]:
+def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor, report) -> list[Outcome]:
     argvs = [cell_argv(c, spec, results) for c in cells]
     t0 = time.perf_counter()
     with executor.batch():  # one job array
         jobs = [executor.submit(_job, argv) for argv in argvs]
-    report(f"submitted {len(jobs)} jobs ({', '.join(str(j.job_id) for j in jobs[:3])}{', ...' if len(jobs) > 3 else ''})")
+    shown = ", ".join(str(j.job_id) for j in jobs[:3]) + (", ..." if len(jobs) > 3 else "")
+    report(f"submitted {len(jobs)} jobs ({shown})")
     outcomes = []
-    for cell, job in zip(cells, jobs):
+    for cell, job in zip(cells, jobs, strict=True):
         try:
             code = job.result()
             ok, message = code == 0 and is_complete(cell.path), "" if code == 0 else f"exit code {code}"
         except Exception as exc:  # a job that died (time limit, node failure) fails its cell only
-            ok, message = False, (str(exc).strip().splitlines() or ["job failed"])[-1][:200]
+            ok, message = False, short(exc, last=True, fallback="job failed")
         log = Path(str(job.paths.stdout)) if hasattr(job, "paths") else None
         outcome = Outcome(cell, ok, time.perf_counter() - t0, log, message)
         outcomes.append(outcome)
@@ -174,7 +169,70 @@ def _last_line(log: Path) -> str:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no log"
-    return (lines[-1] if lines else "no output")[:200]
+    return short(lines[-1]) if lines else "no output"
+
+
+SWEEP_FILE_FIELDS = {"tasks", "models", "seeds", "limit", "mirror", "executor", "jobs", "settings", "slurm"}
+SLURM_FLAGS = ("partition", "gpus", "time_min", "mem", "cpus", "array_parallelism")
+
+
+@dataclass
+class SweepPlan:
+    """A sweep with the sweep file and the flags resolved (flags win)."""
+    spec: SweepSpec
+    cells: list[GridCell]
+    variant: str
+    executor: str  # local, slurm or submitit-local
+    jobs: str | int | None  # local: cells at once, or "auto"
+    slurm: dict  # submitit options (slurm_parameters)
+    mirror: str | None
+
+    @property
+    def todo(self) -> list[GridCell]:
+        return [c for c in self.cells if not c.done]
+
+
+def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
+    """args: the parsed `harness sweep` flags; settings: the run settings given as flags (name -> value)."""
+    from .registry import resolve_model, resolve_task
+
+    conf = load_sweep_file(Path(args.config)) if args.config else {}
+    settings = dict(settings)
+    for key, value in (conf.get("settings") or {}).items():  # settings: {learning_rate: 2e-5, ...}
+        if key not in settings:
+            raise UserError(f"{args.config}: unknown setting '{key}' (see harness run --help)")
+        if settings[key] is None:
+            settings[key] = value
+
+    def names(flag, key, default):
+        raw = flag if flag is not None else conf.get(key)
+        if raw is None:
+            return default
+        items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+        return [x.strip() for x in items if x.strip()]
+
+    task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
+    model_args = names(args.models, "models", list(models))
+    file_seeds = conf.get("seeds")
+    seed_text = args.seed if args.seed is not None else (
+        ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)
+    seed_count = args.seeds if args.seeds is not None else (file_seeds if isinstance(file_seeds, int) else None)
+    seeds = parse_seeds(seed_text, seed_count)
+    limit = check_limit(args.limit if args.limit is not None else conf.get("limit"))
+    mirror = args.mirror or conf.get("mirror")
+    cfg = run_config_from(settings)
+    check_writable(results)
+
+    run_args = setting_flags(settings)
+    run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
+    run_args += ["--trust-remote-code"] if args.trust_remote_code else []
+    spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
+    variant = variant_of(cfg, limit)
+    slurm = dict(conf.get("slurm") or {})
+    slurm.update({k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None})
+    return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
+                     variant=variant, executor=args.executor or conf.get("executor") or "local",
+                     jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror)
 
 
 def load_sweep_file(path: Path) -> dict:
@@ -184,10 +242,26 @@ def load_sweep_file(path: Path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise UserError(f"cannot read sweep file '{path}': {getattr(exc, 'strerror', None) or exc}") from None
-    allowed = {"tasks", "models", "seeds", "limit", "mirror", "executor", "jobs", "settings", "slurm"}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping")
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(set(data) - SWEEP_FILE_FIELDS)
     if unknown:
-        raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(allowed))})")
+        raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(SWEEP_FILE_FIELDS))})")
     return data
+
+
+def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None) -> int:
+    """--jobs: an integer, or "auto" (from the free GPU memory and the largest model); default 1."""
+    if value is None:
+        return 1
+    if str(value) != "auto":
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise UserError(f"--jobs takes an integer or 'auto', got '{value}'") from None
+        if jobs < 1:
+            raise UserError(f"--jobs must be at least 1, got {jobs}")
+        return jobs
+    from .capacity import cells_per_gpu
+
+    return cells_per_gpu([c.model_arg for c in cells], models, mirror)

@@ -18,7 +18,7 @@ ALPHA = 0.05
 
 
 @dataclass
-class Cell:
+class Score:
     mean: float
     half: float | None  # 95% half-width; None with one seed
     n: int
@@ -30,8 +30,8 @@ class Cell:
 class Row:
     model: str
     display: str
-    cells: dict  # task name -> Cell (absent: not run)
-    average: Cell | None = None
+    cells: dict  # task name -> Score (absent: not run)
+    average: Score | None = None
 
 
 @dataclass
@@ -48,20 +48,20 @@ def record_score(record, protocol: str) -> float | None:
     return None if result is None else 100.0 * result.test_accuracy
 
 
-def cell_of(pairs: list[tuple[int, float]]) -> Cell:
+def cell_of(pairs: list[tuple[int, float]]) -> Score:
     pairs = sorted(pairs)
     values = [v for _, v in pairs]
     mean, half, n = stats.mean_ci(values)
-    return Cell(mean=mean, half=half, n=n, values=values, seeds=[s for s, _ in pairs])
+    return Score(mean=mean, half=half, n=n, values=values, seeds=[s for s, _ in pairs])
 
 
-def average_cell(cells: list[Cell]) -> Cell:
+def average_cell(cells: list[Score]) -> Score:
     """Mean of the task means; the interval from per-seed averages over the seeds every task has."""
     common = set(cells[0].seeds).intersection(*(c.seeds for c in cells[1:]))
     per_seed = [sum(c.values[c.seeds.index(s)] for c in cells) / len(cells) for s in sorted(common)]
     mean = sum(c.mean for c in cells) / len(cells)
     _, half, n = stats.mean_ci(per_seed) if len(per_seed) >= 2 else (None, None, len(per_seed))
-    return Cell(mean=mean, half=half, n=n, values=per_seed, seeds=sorted(common))
+    return Score(mean=mean, half=half, n=n, values=per_seed, seeds=sorted(common))
 
 
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
@@ -74,8 +74,8 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
         value = record_score(r, protocol)
         if value is None:
             continue
-        scores.setdefault(r.model["name"], {}).setdefault(r.task["name"], []).append((r.seed, value))
-        displays.setdefault(r.model["name"], r.model.get("display_name", r.model["name"]))
+        scores.setdefault(r.model.name, {}).setdefault(r.task.name, []).append((r.seed, value))
+        displays.setdefault(r.model.name, r.model.display_name)
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
     task_names = [t for t, _ in tasks]
     rows = []
@@ -90,7 +90,7 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
     return table
 
 
-def _cell(row: Row, col: str) -> Cell | None:
+def _cell(row: Row, col: str) -> Score | None:
     return row.average if col == "average" else row.cells.get(col)
 
 
@@ -131,7 +131,7 @@ def published_rows(table: Table, published: dict) -> list[dict]:
 
 # ------------------------------------------------------------------ rendering
 
-def fmt_cell(cell: Cell | None) -> str:
+def fmt_cell(cell: Score | None) -> str:
     if cell is None:
         return "–"
     if cell.half is None:
@@ -171,8 +171,10 @@ def published_markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|"]
     for r in rows:
         ours = f"{r['ours']:.2f}" + (f" ± {r['half']:.2f}" if r["half"] is not None else "")
-        inside = "n/a (1 seed)" if r["published_inside_ci"] is None else ("yes" if r["published_inside_ci"] else "**no**")
-        lines.append(f"| {r['display']} | {r['task']} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | {inside} |")
+        inside = "n/a (1 seed)" if r["published_inside_ci"] is None else (
+            "yes" if r["published_inside_ci"] else "**no**")
+        lines.append(f"| {r['display']} | {r['task']} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} "
+                     f"| {inside} |")
     return "\n".join(lines)
 
 
@@ -216,5 +218,27 @@ def to_json_obj(table: Table, published: list[dict]) -> dict:
             "published_comparison": published}
 
 
-def to_json(table: Table, published: list[dict]) -> str:
-    return json.dumps(to_json_obj(table, published), indent=1, ensure_ascii=False)
+EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}
+
+
+def render(records, protocol: str, fmt: str, variants: list[str], tasks: list[tuple[str, str]],
+           models: list[tuple[str, str]], published: dict) -> str:
+    """The text of `harness table` in one format: one table per variant (records: complete ones)."""
+    parts, blobs = [], []
+    for v in variants:
+        table = build_table([r for r in records if r.variant == v], protocol, tasks, models, v)
+        cmp_rows = published_rows(table, published)
+        if fmt == "markdown":
+            section = f"## Variant `{v}`, protocol `{protocol}`\n\n{to_markdown(table)}\n\n{legend(table)}\n"
+            if cmp_rows:
+                section += f"\n### Against the published table\n\n{published_markdown(cmp_rows)}\n"
+            parts.append(section)
+        elif fmt == "csv":
+            parts.append(to_csv(table) if not parts else to_csv(table).split("\n", 1)[1])
+        elif fmt == "latex":
+            parts.append(f"% variant {v}, protocol {protocol}\n{to_latex(table)}\n")
+        else:
+            blobs.append(to_json_obj(table, cmp_rows))
+    if fmt == "json":
+        return json.dumps(blobs, indent=1, ensure_ascii=False) + "\n"
+    return "\n".join(parts)

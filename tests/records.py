@@ -1,5 +1,15 @@
 """Small complete records for aggregation tests (no training)."""
-from harness.record import SCHEMA_VERSION, EpochMetrics, Fit, ProtocolResult, RunRecord, SplitMetrics
+from harness.record import (
+    SCHEMA_VERSION,
+    EpochMetrics,
+    Fit,
+    HarnessInfo,
+    ModelInfo,
+    ProtocolResult,
+    RunRecord,
+    SplitMetrics,
+    TaskInfo,
+)
 from harness.scores import encode_ids
 
 
@@ -16,7 +26,9 @@ def make_record(task, model, seed, acc, clean=None, variant="default", preds=Non
                  "clean": None if clean is None else ProtocolResult(0, 1, "validation accuracy", clean / 100, 0.5)}
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete", created_at="2026-01-01T00:00:00+00:00",
-        task={"name": task, "display_name": task}, model={"name": model, "display_name": display or model},
+        task=TaskInfo(name=task, display_name=task, hub_id=f"tester/{task}"),
+        model=ModelInfo(name=model, display_name=display or model, family="encoder", source=model),
         variant=variant, seed=seed, hyperparameters={}, overrides={}, limit=None, dataset_sizes={"test": len(gold)},
-        test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings={}, tokens={}, peak_memory={},
-        device="cpu", packages={}, harness={}, data_cache={})
+        test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings=None, tokens=None, peak_memory=None,
+        device="cpu", packages={}, harness=HarnessInfo(version="test", git_commit=None, git_dirty=None),
+        data_cache=None)

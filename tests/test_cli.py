@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import write_parquet
+
 from harness.cli import main
-from harness.record import read_record
+from harness.store import read_record
 
 
 def harness(*args, env=None, timeout=300):
@@ -46,12 +46,12 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
     assert [p.relative_to(results).parts[:3] for p in paths] == [
         ("toy", "tiny-bert", "epochs=2_limit30"), ("toy", "tiny-llama", "epochs=2_limit30")]
     record = read_record(paths[1])
-    assert record.model["family"] == "decoder" and record.limit == 30
+    assert record.model.family == "decoder" and record.limit == 30
     assert record.overrides == {"epochs": 2} and record.dataset_sizes == {"train": 30, "validation": 30, "test": 30}
     assert len(record.fits[0].epochs) == 2 and record.fits[0].epochs[0].validation is not None
-    assert record.harness["git_commit"] is None or len(record.harness["git_commit"]) == 40
-    assert record.tokens["train_real"] <= record.tokens["train_processed"]
-    assert set(record.timings) >= {"load_s", "tokenize_s", "train_s", "eval_s"}
+    assert record.harness.git_commit is None or len(record.harness.git_commit) == 40
+    assert record.tokens.train_real <= record.tokens.train_processed
+    assert set(vars(record.timings)) >= {"load_s", "tokenize_s", "train_s", "eval_s"}
     assert "torch" in record.packages and record.device.startswith("cpu")
 
     out = harness("table", "--results", results)
@@ -69,7 +69,7 @@ def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
                   "--results", results)
     assert out.returncode == 0, out.stderr
     record = read_record(results / "assin2" / "tiny-bert" / "limit200" / "seed42.json")
-    assert record.task["source"].endswith("nilc-nlp/assin2") and record.task["revision_resolved"].startswith("sha256")
+    assert record.task.source.endswith("nilc-nlp/assin2") and record.task.revision_resolved.startswith("sha256")
     assert record.dataset_sizes == {"train": 200, "validation": 200, "test": 200}
     assert len(record.test_labels) == 200 and set(record.test_labels) == {"0", "1"}
     assert 0.0 <= record.protocols["published"].test_accuracy <= 1.0
@@ -92,7 +92,6 @@ def _bad_registry(toy_env, name, text):
 
 def _toy_task(**change):
     import yaml
-
     from conftest import TOY_TASK
 
     data = yaml.safe_load(TOY_TASK)
@@ -239,4 +238,4 @@ def test_mirror_from_the_environment(toy_env, tiny_encoder, monkeypatch, capsys)
     monkeypatch.setenv("HARNESS_RESULTS", str(toy_env["results"]))
     assert main(["run", "--task", "toy", "--model", str(tiny_encoder), "--epochs", "1", "--limit", "16"]) == 0
     (path,) = toy_env["results"].rglob("seed42.json")
-    assert read_record(path).task["source"] == str((toy_env["mirror"] / "tester" / "toy").resolve())
+    assert read_record(path).task.source == str((toy_env["mirror"] / "tester" / "toy").resolve())

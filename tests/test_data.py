@@ -1,43 +1,49 @@
 import numpy as np
 import pytest
 
-from harness import data
+from harness import data, splits
 from harness.errors import UserError
 from harness.registry import load_tasks, parse_task
 
 
+def example(split, i):
+    """Token ids (and type ids) of example i of an EncodedSplit."""
+    a, b = split.offsets[i], split.offsets[i + 1]
+    return split.ids[a:b], (None if split.type_ids is None else split.type_ids[a:b])
+
+
 def test_stratified_subset_keeps_class_shares_and_is_seeded():
     labels = np.array([0] * 300 + [1] * 100)
-    sub = data.stratified_subset(labels, 40, seed=0)
+    sub = splits.stratified_subset(labels, 40, seed=0)
     assert len(sub) == 40 and len(set(sub)) == 40
     assert np.sum(labels[sub] == 1) == 10  # 25% of 40
-    assert np.array_equal(sub, data.stratified_subset(labels, 40, seed=0))
-    assert not np.array_equal(sub, data.stratified_subset(labels, 40, seed=1))
+    assert np.array_equal(sub, splits.stratified_subset(labels, 40, seed=0))
+    assert not np.array_equal(sub, splits.stratified_subset(labels, 40, seed=1))
 
 
 def test_carve_validation_is_disjoint_stratified_and_fixed():
     labels = np.array([0, 1, 2, 3] * 50)
-    parts = data.carve_validation(labels, 40, seed=0)
+    parts = splits.carve_validation(labels, 40, seed=0)
     assert len(parts["validation"]) == 40 and len(parts["train"]) == 160
     assert not set(parts["validation"]) & set(parts["train"])
     assert np.bincount(labels[parts["validation"]]).tolist() == [10, 10, 10, 10]
-    assert np.array_equal(parts["validation"], data.carve_validation(labels, 40, seed=0)["validation"])
+    assert np.array_equal(parts["validation"], splits.carve_validation(labels, 40, seed=0)["validation"])
 
 
 def test_labels_bool_int_and_rejections():
     task = load_tasks()["hatebr"]
-    assert data.encode_labels(task, [True, False, True], "train").tolist() == [1, 0, 1]
+    assert splits.encode_labels(task, [True, False, True], "train").tolist() == [1, 0, 1]
     with pytest.raises(UserError, match="outside the declared classes"):
-        data.encode_labels(task, [0, 1, 2], "train")
+        splits.encode_labels(task, [0, 1, 2], "train")
     with pytest.raises(UserError, match="holds str 'yes'.*label.map"):
-        data.encode_labels(task, ["yes"], "train")
+        splits.encode_labels(task, ["yes"], "train")
 
 
 def test_label_map_for_string_labels():
     task = parse_task({"name": "t", "display_name": "T", "hub_id": "o/t", "splits": {"train": "a", "test": "b"},
                        "text": {"decoder": "{x}", "encoder": "{x}"},
                        "label": {"column": "y", "names": ["A", "B"], "map": {"neg": 0, "pos": 1}}}, "t.yaml")
-    assert data.encode_labels(task, ["pos", "neg"], "a").tolist() == [1, 0]
+    assert splits.encode_labels(task, ["pos", "neg"], "a").tolist() == [1, 0]
 
 
 def test_decoder_template_glues_bos_eos_and_tokenizer_adds_its_own(tiny_decoder):
@@ -45,11 +51,11 @@ def test_decoder_template_glues_bos_eos_and_tokenizer_adds_its_own(tiny_decoder)
 
     tok = AutoTokenizer.from_pretrained(tiny_decoder)
     task = load_tasks()["assin2"]
-    raw = data.RawSplit({"premise": ["Um homem"], "hypothesis": ["Alguém"]}, np.array([1]))
+    raw = splits.RawSplit({"premise": ["Um homem"], "hypothesis": ["Alguém"]}, np.array([1]))
     first, second = data.format_texts(task, raw, "decoder", tok)
     assert first == ["<s>Um homem<s>Alguém</s>"] and second is None
     enc = data.encode(tok, first, second, raw.labels, 512, pairs_need_types=False)
-    ids, _ = enc.example(0)
+    ids, _ = example(enc, 0)
     assert ids[:2].tolist() == [1, 1] and ids[-1] == 2  # TTL: two BOS at the start, EOS last
 
 
@@ -58,11 +64,11 @@ def test_encoder_pair_gets_token_type_ids(tiny_encoder):
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     task = load_tasks()["assin2"]
-    raw = data.RawSplit({"premise": ["abc"], "hypothesis": ["de"]}, np.array([0]))
+    raw = splits.RawSplit({"premise": ["abc"], "hypothesis": ["de"]}, np.array([0]))
     first, second = data.format_texts(task, raw, "encoder", tok)
     assert (first, second) == (["abc"], ["de"])
     enc = data.encode(tok, first, second, raw.labels, 512, pairs_need_types=True)
-    ids, types = enc.example(0)
+    ids, types = example(enc, 0)
     assert types is not None
     # [CLS] a b c [SEP] d e [SEP]: the second segment (and its [SEP]) has type 1
     assert types.tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
@@ -70,9 +76,9 @@ def test_encoder_pair_gets_token_type_ids(tiny_encoder):
 
 
 def test_subset_of_encoded_split():
-    split = data.EncodedSplit(np.arange(10, dtype=np.int32), np.array([0, 3, 5, 10]), np.array([0, 1, 0]))
+    split = splits.EncodedSplit(np.arange(10, dtype=np.int32), np.array([0, 3, 5, 10]), np.array([0, 1, 0]))
     sub = split.subset(np.array([2, 0]))
-    assert sub.example(0)[0].tolist() == [5, 6, 7, 8, 9] and sub.example(1)[0].tolist() == [0, 1, 2]
+    assert example(sub, 0)[0].tolist() == [5, 6, 7, 8, 9] and example(sub, 1)[0].tolist() == [0, 1, 2]
     assert sub.labels.tolist() == [0, 0]
 
 
@@ -88,7 +94,7 @@ def test_real_assin2_loads_from_the_mirror_and_caches(assin2_mirror, tiny_encode
     second = data.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
     assert second.cache_hit and second.fingerprint == first.fingerprint
     assert np.array_equal(second.splits["test"].ids, first.splits["test"].ids)
-    full = data.load_raw(task, str(assin2_mirror))[0]
+    full = splits.load_raw(task, str(assin2_mirror))[0]
     assert {k: len(v) for k, v in full.items()} == {"train": 6500, "validation": 500, "test": 2448}
 
 
@@ -116,7 +122,7 @@ def test_empty_split_is_refused():
     task = load_tasks()["assin2"]
     empty = datasets.Dataset.from_dict({"premise": [], "hypothesis": [], "entailment_judgment": []})
     with pytest.raises(UserError, match="split 'test' is empty"):
-        data._to_raw(task, empty, "test")
+        splits._to_raw(task, empty, "test")
 
 
 def test_text_column_of_the_wrong_type_is_refused():
@@ -125,4 +131,4 @@ def test_text_column_of_the_wrong_type_is_refused():
     task = load_tasks()["assin2"]
     ds = datasets.Dataset.from_dict({"premise": [1, 2], "hypothesis": ["a", "b"], "entailment_judgment": [0, 1]})
     with pytest.raises(UserError, match="column 'premise' in split 'train' holds int, not text"):
-        data._to_raw(task, ds, "train")
+        splits._to_raw(task, ds, "train")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.data import cache_dir
-from harness.record import read_record, scan
+from harness.store import read_record, scan
 
 
 def _start_run(toy_env, model, results, seed=42, extra=(), env=None):
@@ -63,10 +63,10 @@ def test_eight_concurrent_runs_give_eight_intact_records_and_an_intact_cache(toy
         assert p.returncode == 0, err
     records, warnings = scan(results)
     assert warnings == [] and sorted(r.seed for r in records) == list(range(8))
-    assert len({r.data_cache["fingerprint"] for r in records}) == 1  # all used the same cache entry
+    assert len({r.data_cache.fingerprint for r in records}) == 1  # all used the same cache entry
     entries = list(cache_dir().glob("*.npz"))
     assert [p.name for p in cache_dir().iterdir() if p.suffix != ".npz"] == []  # no temp files left
-    key = records[0].data_cache["fingerprint"]
+    key = records[0].data_cache.fingerprint
     with np.load(cache_dir() / f"{key}.npz") as z:
         assert len(z["train.labels"]) == 24
     assert entries

@@ -58,7 +58,7 @@ def _same_logits_and_grads(full, fast, batch):
     for model in (full, fast):
         model.zero_grad()
         torch.nn.functional.cross_entropy(model(**batch).logits, labels).backward()
-    for (name, p), q in zip(full.named_parameters(), fast.parameters()):
+    for (name, p), q in zip(full.named_parameters(), fast.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 

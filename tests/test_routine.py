@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import make_encoder
 
-from harness import routine
+from harness import batches, models, routine
 from harness.config import RunConfig
-from harness.data import EncodedSplit
 from harness.errors import RunFailed, UserError
 from harness.registry import load_tasks, local_model
-from tiny_models import make_encoder
+from harness.splits import EncodedSplit
 
 
 def _split(seqs, labels, types=None):
@@ -25,13 +25,13 @@ def test_decoder_pools_the_last_real_token(tiny_decoder):
     tok = AutoTokenizer.from_pretrained(tiny_decoder)
     spec = local_model(tiny_decoder)
     torch.manual_seed(0)
-    model = routine.load_model(spec, str(tiny_decoder), None, 2, ["A", "B"], tok, RunConfig(), False).eval()
+    model = models.load_model(spec, str(tiny_decoder), None, 2, ["A", "B"], tok, RunConfig(), False).eval()
     assert model.config.pad_token_id == 3
     short = tok("<s>curto</s>")["input_ids"]
     long = tok("<s>um texto bem mais longo que o outro</s>")["input_ids"]
     split = _split([short, long], [0, 1])
-    alone, _, _, _ = routine.collate(split, np.array([0]), tok.pad_token_id, torch.device("cpu"))
-    batch, _, real, processed = routine.collate(split, np.array([0, 1]), tok.pad_token_id, torch.device("cpu"))
+    alone, _, _, _ = batches.collate(split, np.array([0]), tok.pad_token_id, torch.device("cpu"))
+    batch, _, real, processed = batches.collate(split, np.array([0, 1]), tok.pad_token_id, torch.device("cpu"))
     assert batch["input_ids"][0, len(short):].eq(3).all() and real < processed  # really padded
     with torch.no_grad():
         a = model(**alone).logits[0]
@@ -43,7 +43,7 @@ def test_decoder_pools_the_last_real_token(tiny_decoder):
 
 def test_collate_pads_right_and_carries_type_ids():
     split = _split([[5, 6, 7], [8]], [1, 0], types=[[0, 0, 1], [0]])
-    batch, labels, real, processed = routine.collate(split, np.array([0, 1]), 0, torch.device("cpu"))
+    batch, labels, real, processed = batches.collate(split, np.array([0, 1]), 0, torch.device("cpu"))
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]]
@@ -52,10 +52,10 @@ def test_collate_pads_right_and_carries_type_ids():
 
 def test_length_grouped_batches_cover_everything_with_less_padding():
     rng_lengths = np.random.default_rng(0).integers(5, 200, size=1000)
-    grouped = routine.train_batches(rng_lengths, 16, np.random.default_rng(1), grouped=True)
-    plain = routine.train_batches(rng_lengths, 16, np.random.default_rng(1), grouped=False)
-    for batches in (grouped, plain):
-        assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    grouped = batches.train_batches(rng_lengths, 16, np.random.default_rng(1), grouped=True)
+    plain = batches.train_batches(rng_lengths, 16, np.random.default_rng(1), grouped=False)
+    for plan in (grouped, plain):
+        assert sorted(np.concatenate(plan).tolist()) == list(range(1000))
 
     def efficiency(batches):
         return sum(rng_lengths[b].sum() for b in batches) / sum(len(b) * rng_lengths[b].max() for b in batches)
@@ -72,7 +72,7 @@ def test_oom_policy_halves_the_micro_batch_until_it_fits():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return "ok"
 
-    result, micro = routine.step_with_oom_retry(step, 16, events, step_no=7)
+    result, micro = batches.step_with_oom_retry(step, 16, events, step_no=7)
     assert (result, micro) == ("ok", 4) and calls == [16, 8, 4]
     assert events == [{"step": 7, "micro_batch": 8}, {"step": 7, "micro_batch": 4}]
 
@@ -82,7 +82,7 @@ def test_oom_policy_gives_up_at_micro_batch_one():
         raise RuntimeError("CUDA error: out of memory")
 
     with pytest.raises(RunFailed, match="out of memory at micro-batch 1"):
-        routine.step_with_oom_retry(step, 4, [], step_no=1)
+        batches.step_with_oom_retry(step, 4, [], step_no=1)
 
 
 def test_other_errors_are_not_swallowed_as_oom():
@@ -90,7 +90,7 @@ def test_other_errors_are_not_swallowed_as_oom():
         raise ValueError("shape mismatch")
 
     with pytest.raises(ValueError):
-        routine.step_with_oom_retry(step, 16, [], step_no=1)
+        batches.step_with_oom_retry(step, 16, [], step_no=1)
 
 
 def test_micro_batches_give_the_same_update(toy_env, tiny_encoder):
@@ -114,9 +114,9 @@ def test_pooled_last_layer_trains_like_the_full_layer(toy_env, tiny_decoder, tmp
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
     fast = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3), **kwargs)
     full = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3, pooled_last_layer=False), **kwargs)
-    assert (fast.model["last_layer"], full.model["last_layer"]) == ("pooled", "full")
+    assert (fast.model.last_layer, full.model.last_layer) == ("pooled", "full")
     assert [e.test_predictions for e in fast.fits[0].epochs] == [e.test_predictions for e in full.fits[0].epochs]
-    for a, b in zip(fast.fits[0].epochs, full.fits[0].epochs):
+    for a, b in zip(fast.fits[0].epochs, full.fits[0].epochs, strict=True):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
         assert a.test.loss == pytest.approx(b.test.loss, rel=1e-5)
 
@@ -129,7 +129,7 @@ def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):
     assert rec.protocols["published"].test_accuracy >= 0.85  # ... and learns
     assert rec.protocols["clean"].picked_by == "validation accuracy"
     assert len(rec.fits) == 1 and len(rec.fits[0].epochs) == 8
-    assert rec.tokens["padding_efficiency"] > 0.5
+    assert rec.tokens.padding_efficiency > 0.5
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(toy_env, tiny_decoder):
@@ -193,7 +193,7 @@ def test_data_parallel_on_two_cpu_processes_matches_one_process(toy_env, tiny_de
     a, b = json.loads(a.read_text()), json.loads(b.read_text())
     assert b["device"].startswith("2 x cpu") and a["variant"] == b["variant"]
     assert b["tokens"]["train_real"] == a["tokens"]["train_real"]
-    for ea, eb in zip(a["fits"][0]["epochs"], b["fits"][0]["epochs"]):
+    for ea, eb in zip(a["fits"][0]["epochs"], b["fits"][0]["epochs"], strict=True):
         assert ea["test_predictions"] == eb["test_predictions"]
         assert eb["test"]["loss"] == pytest.approx(ea["test"]["loss"], rel=1e-3)
         assert eb["train_loss"] == pytest.approx(ea["train_loss"], rel=1e-3)

@@ -1,9 +1,9 @@
 import numpy as np
+from records import make_record
 
 from harness.cli import main
 from harness.compare import compare_models
-from harness.record import write_record
-from records import make_record
+from harness.store import write_record
 
 
 def test_several_seeds_each_get_a_record_and_the_table_shows_the_interval(toy_env, tiny_encoder, capsys):

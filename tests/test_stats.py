@@ -55,21 +55,24 @@ def test_prediction_strings_round_trip():
     assert scores.decode_ids("03120").tolist() == ids
 
 
-def _epochs(tests, vals=None):
-    return [{"epoch": i + 1, "test": {"accuracy": t, "macro_f1": t}, "validation":
-             None if vals is None else {"accuracy": vals[i]}} for i, t in enumerate(tests)]
+def _fit(train_set, tests, vals=None):
+    from harness.record import EpochMetrics, Fit, SplitMetrics
+
+    epochs = [EpochMetrics(epoch=i + 1, train_loss=0.5, test=SplitMetrics(t, t, 0.5),
+                           validation=None if vals is None else SplitMetrics(vals[i], vals[i], 0.5))
+              for i, t in enumerate(tests)]
+    return Fit(train_set=train_set, validation_source=None if vals is None else "split", train_examples=10,
+               validation_examples=0, epochs=epochs, train_s=0.0, eval_s=0.0, train_tokens_real=0,
+               train_tokens_processed=0, eval_tokens_real=0, eval_tokens_processed=0, steps=1)
 
 
 def test_protocols_pick_epochs_on_test_and_on_validation():
-    fits = [{"train_set": "train", "epochs": _epochs([0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])}]
-    out = scores.protocols(fits)
-    assert out["published"]["epoch"] == 2 and out["published"]["test_accuracy"] == 0.86
-    assert out["clean"]["epoch"] == 3 and out["clean"]["test_accuracy"] == 0.84
+    out = scores.protocols([_fit("train", [0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])])
+    assert out["published"].epoch == 2 and out["published"].test_accuracy == 0.86
+    assert out["clean"].epoch == 3 and out["clean"].test_accuracy == 0.84
 
 
 def test_protocols_with_a_carved_fit():
-    fits = [{"train_set": "train", "epochs": _epochs([0.9, 0.91])},
-            {"train_set": "train-minus-carved", "epochs": _epochs([0.88, 0.87], vals=[0.8, 0.8])}]
-    out = scores.protocols(fits)
-    assert (out["published"]["fit"], out["published"]["epoch"]) == (0, 2)
-    assert (out["clean"]["fit"], out["clean"]["epoch"], out["clean"]["test_accuracy"]) == (1, 1, 0.88)  # tie: earliest
+    out = scores.protocols([_fit("train", [0.9, 0.91]), _fit("train-minus-carved", [0.88, 0.87], vals=[0.8, 0.8])])
+    assert (out["published"].fit, out["published"].epoch) == (0, 2)
+    assert (out["clean"].fit, out["clean"].epoch, out["clean"].test_accuracy) == (1, 1, 0.88)  # tie: earliest

@@ -1,5 +1,6 @@
-from harness import table as tb
 from records import make_record
+
+from harness import table as tb
 
 TASKS = [("imdb", "IMDB"), ("assin2", "Assin2")]
 MODELS = [("big", "Big"), ("small", "Small")]
@@ -61,5 +62,5 @@ def test_exports():
     assert r"\textbf{90.00}" in latex and latex.strip().endswith(r"\end{tabular}")
     import json
 
-    obj = json.loads(tb.to_json(table, []))
+    obj = json.loads(json.dumps(tb.to_json_obj(table, [])))
     assert obj["rows"][0]["average"]["mean"] == 85.0

@@ -1,0 +1,120 @@
+"""The `harness` argument parser: every subcommand and flag; run settings come from RunConfig."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+
+from .config import RunConfig, flag_of, help_of
+from .errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with a suggestion for a misspelled flag) and exit code 2."""
+
+    def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            bad = message.split(":", 1)[1].split()[0]
+            flags = [s for a in self._all_actions() for s in a.option_strings]
+            close = difflib.get_close_matches(bad.split("=")[0], flags, n=1)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+    def _all_actions(self):
+        for action in self._actions:
+            yield action
+            for sub in (getattr(action, "choices", None) or {}).values():
+                if isinstance(sub, argparse.ArgumentParser):
+                    yield from sub._actions
+
+
+def _add_run_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hyperparameters and speed knobs (defaults: the seed recipe, fast path)")
+    for f in dataclasses.fields(RunConfig):
+        text = f"{help_of(f)} (default: {f.default})"
+        if f.type in ("bool", bool):
+            g.add_argument(flag_of(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=text)
+        else:
+            kind = {"float": float, "int": int, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            g.add_argument(flag_of(f.name), dest=f.name, type=kind, default=None,
+                           metavar=f.name.split("_")[-1].upper(), help=text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="harness", description="Fine-tune registered models on Portuguese classification tasks, "
+                                                 "record every run, tabulate.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("list", help="the registered tasks and models, with their hub ids")
+
+    _add_run(sub)
+    _add_sweep(sub)
+
+    p = sub.add_parser("table", help="the comparison table from every record")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
+    p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
+    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+
+    p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
+    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+
+    p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
+    p.add_argument("--task", required=True)
+    p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
+    p.add_argument("--protocol", choices=["published", "clean"], default="clean")
+    p.add_argument("--variant", default="default")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    return parser
+
+
+def _add_run(sub) -> None:
+    """harness run: one cell, one record per seed."""
+    p = sub.add_parser("run", help="fine-tune one model on one task (one record per seed)")
+    p.add_argument("--task", required=True, help="a registered task (see harness list)")
+    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
+    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
+    p.add_argument("--seed", help="seed(s), comma-separated (default 42)")
+    p.add_argument("--seeds", type=int, help="run N seeds: 42, 43, ...")
+    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
+    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
+                                                                    "code from its repository")
+    p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
+    p.add_argument("--processes", "--num-gpus", type=int, dest="processes",
+                   help="train the cell data-parallel on N processes, one per GPU (gloo on CPU); the same as "
+                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`")
+    _add_run_config_flags(p)
+
+def _add_sweep(sub) -> None:
+    """harness sweep: the grid, resumable."""
+    p = sub.add_parser("sweep",
+                       help="the grid tasks x models x seeds, skipping cells already done; ends with the table")
+    p.add_argument("--config", help="a sweep YAML file (tasks, models, seeds, limit, mirror, executor, jobs, settings, "
+                                    "slurm); flags given here win")
+    p.add_argument("--tasks", help="comma-separated (default: every registered task)")
+    p.add_argument("--models", help="comma-separated names or folders (default: every registered model)")
+    p.add_argument("--seed", help="seed(s), comma-separated")
+    p.add_argument("--seeds", type=int, help="N seeds: 42, 43, ... (default 1)")
+    p.add_argument("--limit", type=int, help="examples per split (smoke sweeps)")
+    p.add_argument("--mirror", help="a local hub mirror (or $HARNESS_MIRROR)")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--force", action="store_true", help="rerun cells whose record exists")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
+    p.add_argument("--executor", choices=["local", "slurm", "submitit-local"], help="(default local)")
+    p.add_argument("--jobs", help="local: cells at once (an integer, or 'auto' from free GPU memory; default 1)")
+    p.add_argument("--partition", help="slurm partition")
+    p.add_argument("--gpus", type=int, help="slurm: GPUs per job (default 1)")
+    p.add_argument("--time", type=int, dest="time_min", help="slurm: minutes per job (default 240)")
+    p.add_argument("--mem", help="slurm: memory per job, e.g. 32G")
+    p.add_argument("--cpus", type=int, help="slurm: CPUs per job (default 8)")
+    p.add_argument("--array-parallelism", type=int, help="slurm: jobs of the array running at once")
+    p.add_argument("--trust-remote-code", action="store_true")
+    _add_run_config_flags(p)

@@ -1,0 +1,96 @@
+"""Where records live, and writing and finding them.
+
+Layout:  <results>/<task>/<model>/<variant>/seed<k>.json   (a failed run: seed<k>.failed.json)
+  variant is "default" for the registered recipe on full data, else a slug of what changed
+  (e.g. "limit200" or "epochs=1_limit200"), so a smoke run never overwrites a real one.
+Files are written atomically (harness/files.py): a reader, or a run killed at any moment, never
+sees a half-written record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from .errors import UserError
+from .files import write_atomic
+from .record import RunRecord, from_dict, to_json
+
+MAX_VARIANT_CHARS = 80  # longer slugs are cut and suffixed with a hash, to stay a sane folder name
+
+
+def variant_name(overrides: dict, limit: int | None) -> str:
+    parts = [f"{k}={_short(v)}" for k, v in sorted(overrides.items())]
+    if limit is not None:
+        parts.append(f"limit{limit}")
+    if not parts:
+        return "default"
+    slug = re.sub(r"[^A-Za-z0-9.=_-]+", "-", "_".join(parts))
+    if len(slug) > MAX_VARIANT_CHARS:
+        slug = slug[:60] + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return slug
+
+
+def variant_of(cfg, limit: int | None) -> str:
+    """The results variant of a run: the recipe's overrides (not the speed knobs) and the limit."""
+    return variant_name(cfg.recipe_overrides(), limit)
+
+
+def _short(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def record_path(results: Path, task: str, model: str, variant: str, seed: int, failed: bool = False) -> Path:
+    return Path(results) / task / model / variant / (f"seed{seed}.failed.json" if failed else f"seed{seed}.json")
+
+
+def checkpoint_dir(results: Path, task: str, model: str, variant: str, seed: int) -> Path:
+    """Checkpoints beside the record: <results>/<task>/<model>/<variant>/checkpoints/seed<k>."""
+    return record_path(results, task, model, variant, seed).parent / "checkpoints" / f"seed{seed}"
+
+
+def check_writable(results: Path) -> None:
+    """Fail before any work if the results folder can't take a record (a file there, no permission)."""
+    results = Path(results)
+    probe = results
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"results path '{probe}' is a file, not a folder: pass --results DIR")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"results folder '{probe}' is not writable: pass --results DIR")
+
+
+def read_record(path: Path) -> RunRecord:
+    with open(path, encoding="utf-8") as fh:
+        return from_dict(json.load(fh))
+
+
+def write_record(results: Path, record: RunRecord) -> Path:
+    path = record_path(results, record.task.name, record.model.name, record.variant, record.seed,
+                       failed=record.status != "complete")
+    write_atomic(path, to_json(record) + "\n")
+    if record.status == "complete":  # a success supersedes an earlier failure of the same cell
+        record_path(results, record.task.name, record.model.name, record.variant, record.seed,
+                    failed=True).unlink(missing_ok=True)
+    return path
+
+
+def is_complete(path: Path) -> bool:
+    try:
+        return read_record(path).status == "complete"
+    except (OSError, ValueError):
+        return False
+
+
+def scan(results: Path) -> tuple[list[RunRecord], list[str]]:
+    """Every record under results/, and a warning per file that is not a valid record."""
+    records, warnings = [], []
+    for path in sorted(Path(results).glob("*/*/*/seed*.json")):
+        try:
+            records.append(read_record(path))
+        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            warnings.append(f"skipped {path}: {exc}")
+    return records, warnings
