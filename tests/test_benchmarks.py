@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -17,6 +19,7 @@ def gpu_throughput_tiny(tmp_path, *args) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
     data = gpu_throughput_tiny(tmp_path, "--tasks", "assin2,agnews")
     assert {(r["model"], r["task"], r["mode"]) for r in data["rows"]} == {
@@ -25,6 +28,7 @@ def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
         assert r["steps"] == 2 and 0 < r["padding_efficiency"] <= 1 and r["real_tokens_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_vs_seed_smoke(assin2_mirror, tmp_path):
     out = tmp_path / "vs.json"
     proc = subprocess.run([sys.executable, str(BENCH / "vs_seed.py"), "--mirror", str(assin2_mirror), "--limit", "32",
@@ -37,6 +41,7 @@ def test_vs_seed_smoke(assin2_mirror, tmp_path):
     assert "ratio" in proc.stdout
 
 
+@pytest.mark.slow
 def test_gpu_throughput_concurrency_mode(tmp_path):
     rows = gpu_throughput_tiny(tmp_path, "--concurrency", "1,2")["concurrency"]
     assert [r["k"] for r in rows] == [1, 2] and len(rows[1]["per_cell"]) == 2 and rows[0]["gain"] == 1.0

@@ -33,6 +33,7 @@ def _wait_for_training(proc, timeout=120):
     raise AssertionError(f"the run never reached training: {''.join(seen)[-500:]}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_run_killed_mid_training_leaves_nothing_and_the_rerun_completes(sig, toy_env, tiny_decoder):
     results = toy_env["results"]
@@ -54,6 +55,7 @@ def test_a_run_killed_mid_training_leaves_nothing_and_the_rerun_completes(sig, t
     assert len(records) == 1 and warnings == []
 
 
+@pytest.mark.slow
 def test_eight_concurrent_runs_give_eight_intact_records_and_an_intact_cache(toy_env, tiny_encoder):
     results = toy_env["results"]
     procs = [_start_run(toy_env, tiny_encoder, results, seed=s, extra=["--epochs", "1", "--limit", "24"])

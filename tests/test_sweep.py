@@ -7,6 +7,7 @@ from harness.cli import main
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_encoder, tiny_decoder, capsys):
     results = toy_env["results"]
     argv = ["sweep", "--tasks", "toy,toybool", "--models", f"{tiny_encoder},{tiny_decoder}", "--seeds", "1",
@@ -30,6 +31,7 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert victim.exists()
 
 
+@pytest.mark.slow
 def test_a_failed_cell_does_not_stop_the_others(toy_env, tiny_encoder, tmp_path, capsys):
     broken = tmp_path / "broken-model"
     broken.mkdir()
@@ -42,6 +44,7 @@ def test_a_failed_cell_does_not_stop_the_others(toy_env, tiny_encoder, tmp_path,
     assert len(list(toy_env["results"].rglob("seed42.json"))) == 1
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_the_slurm_code_path(toy_env, tiny_encoder, capsys):
     code = main(["sweep", "--tasks", "toy", "--models", str(tiny_encoder), "--seed", "1,2", "--limit", "16",
                  "--epochs", "1", "--mirror", str(toy_env["mirror"]), "--results", str(toy_env["results"]),
@@ -105,6 +108,7 @@ def slurm(tmp_path_factory):
     cluster.stop()
 
 
+@pytest.mark.slow
 def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decoder, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
     results = toy_env["results"]
