@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import HELP, RunConfig
 from .errors import RunFailed, UserError
+from .scores import DEFAULT_PROTOCOL
 
 RESULTS_ENV = "HARNESS_RESULTS"
 DEFAULT_SEED = 42
@@ -126,22 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="the comparison table from every record")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
-    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
-    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
+                                    "all-variants>.<ext>)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
-    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL)
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
 
-    p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
+    p = sub.add_parser("compare", help="is A better than B on one task? seed-aware test, and McNemar per checkpoint")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
-    p.add_argument("--protocol", choices=["published", "clean"], default="clean")
-    p.add_argument("--variant", default="default")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
+    p.add_argument("--variant", help="only this variant (default: every variant both models have, 'default' first)")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     return parser
 
@@ -268,40 +272,53 @@ def _launch_data_parallel(args) -> int:
 
 def cmd_table(args) -> int:
     from . import table as tb
+    from . import table_files
     from .record import write_atomic
+    from .selection import groups
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
     task_cols, model_rows, published = _table_axes()
     parts, blobs = [], []
-    for v in variants:
-        table = tb.build_table([r for r in records if r.variant == v], args.protocol, task_cols, model_rows, v)
+    for g in groups([r for r in records if r.variant in variants]):  # never pools variants or precisions
+        table = tb.build_table(g.records, args.protocol, task_cols, model_rows, g.variant, g.label)
+        # The published numbers picked their epoch on test: only our published protocol compares with them.
         cmp_rows = tb.published_rows(table, published)
         if args.format == "markdown":
-            section = f"## Variant `{v}`, protocol `{args.protocol}`\n\n{tb.to_markdown(table)}\n\n{tb.legend(table)}\n"
-            if cmp_rows:
-                section += f"\n### Against the published table\n\n{tb.published_markdown(cmp_rows)}\n"
+            title = tb.heading(table)
+            section = f"## {title[0].upper() + title[1:]}\n\n{tb.to_markdown(table)}\n\n{tb.legend(table)}\n"
+            if cmp_rows and args.protocol == "published":
+                section += (f"\n### Against the published table\n\n{tb.published_markdown(cmp_rows)}\n\n"
+                            f"{tb.PUBLISHED_LEGEND}\n")
+            elif cmp_rows:
+                section += f"\n{tb.PUBLISHED_ELSEWHERE}\n"
             parts.append(section)
         elif args.format == "csv":
-            parts.append(tb.to_csv(table) if not parts else tb.to_csv(table).split("\n", 1)[1])
+            parts.append(tb.to_csv(table, header=not parts))
         elif args.format == "latex":
-            parts.append(f"% variant {v}, protocol {args.protocol}\n{tb.to_latex(table)}\n")
+            parts.append(f"{tb.to_latex(table)}\n")
         else:
-            blobs.append(tb.to_json_obj(table, cmp_rows))
+            blobs.append(tb.to_json_obj(table, cmp_rows if args.protocol == "published" else []))
     if args.format == "json":
         import json
 
         text = json.dumps(blobs, indent=1, ensure_ascii=False) + "\n"
     else:
         text = "\n".join(parts)
-    ext = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}[args.format]
-    out = Path(args.output) if args.output else results / f"table-{args.protocol}.{ext}"
+    if args.format == "markdown":
+        text += f"\n{table_files.footer(records, args.variant)}\n"
+    out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
+                                                                          args.format)
     sys.stdout.write(text)
     try:
         write_atomic(out, text)
+        if not args.output:
+            table_files.remember(results, out, args.protocol, args.variant, args.format, records)
     except OSError as exc:
         raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
     print(f"(written to {out})", file=sys.stderr)
+    for w in table_files.stale(results, records):
+        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -406,7 +423,7 @@ def cmd_sweep(args) -> int:
         for o in failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in cells) or any(o.ok for o in outcomes):
-        table_args = argparse.Namespace(results=str(results), protocol="published", format="markdown",
+        table_args = argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
                                         variant=variant, output=None)
         cmd_table(table_args)
     return 1 if failed else 0

@@ -94,6 +94,8 @@ class RunRecord:
     harness: dict  # version, git_commit, git_dirty
     data_cache: dict  # fingerprint, hit
     failure: str | None = None  # the reason, for status "failed"
+    compute: dict | None = None  # {"precision": "fp32" | "bf16" (as resolved: auto is bf16 autocast on CUDA),
+    #   "device_type": "cpu" | "cuda"}; None in records written before it existed. Tables never pool precisions.
 
 
 # ------------------------------------------------------------------ (de)serialisation

@@ -190,9 +190,14 @@ class _Precision:
     def __init__(self, cfg: RunConfig, device):
         import torch
 
-        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+        self.bf16 = self.resolve(cfg, device) == "bf16"
         self.device_type = device.type
         self.torch = torch
+
+    @staticmethod
+    def resolve(cfg: RunConfig, device) -> str:
+        """The precision a run computes in: "bf16" (autocast) or "fp32"; auto is bf16 on CUDA only."""
+        return "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda") else "fp32"
 
     def autocast(self):
         return self.torch.autocast(self.device_type, dtype=self.torch.bfloat16, enabled=self.bf16)
@@ -483,4 +488,5 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                 "padding_efficiency": train_real / train_proc if train_proc else None},
         peak_memory=peak, device=(f"{world} x " if world > 1 else "") + device_name(device),
         packages=package_versions(), harness=harness_git(),
-        data_cache={"fingerprint": data.fingerprint, "hit": data.cache_hit})
+        data_cache={"fingerprint": data.fingerprint, "hit": data.cache_hit},
+        compute={"precision": _Precision.resolve(cfg, device), "device_type": device.type})

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The protocol every command shows unless told otherwise (table, compare, plot, the sweep's table):
+# a verdict must not rest on an epoch picked on the test split it is judged on.
+DEFAULT_PROTOCOL = "clean"
+
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(gold))) if len(gold) else float("nan")

@@ -3,7 +3,9 @@ from harness.record import SCHEMA_VERSION, EpochMetrics, Fit, ProtocolResult, Ru
 from harness.scores import encode_ids
 
 
-def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None):
+def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None,
+                precision="fp32", device_type="cpu", created_at="2026-01-01T00:00:00+00:00"):
+    """precision None: a record written before the harness recorded it."""
     gold = gold if gold is not None else [0, 1] * 5
     preds = preds if preds is not None else gold
     test = SplitMetrics(accuracy=acc / 100, macro_f1=acc / 100, loss=0.5)
@@ -15,8 +17,9 @@ def make_record(task, model, seed, acc, clean=None, variant="default", preds=Non
     protocols = {"published": ProtocolResult(0, 1, "test accuracy", acc / 100, acc / 100),
                  "clean": None if clean is None else ProtocolResult(0, 1, "validation accuracy", clean / 100, 0.5)}
     return RunRecord(
-        schema_version=SCHEMA_VERSION, status="complete", created_at="2026-01-01T00:00:00+00:00",
+        schema_version=SCHEMA_VERSION, status="complete", created_at=created_at,
         task={"name": task, "display_name": task}, model={"name": model, "display_name": display or model},
         variant=variant, seed=seed, hyperparameters={}, overrides={}, limit=None, dataset_sizes={"test": len(gold)},
         test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings={}, tokens={}, peak_memory={},
-        device="cpu", packages={}, harness={}, data_cache={})
+        device="cpu", packages={}, harness={}, data_cache={},
+        compute=None if precision is None else {"precision": precision, "device_type": device_type})
