@@ -64,20 +64,24 @@ def _compare_group(group_a, group_b, task: str, a: str, b: str, protocol: str) -
     lines = [f"{task}: A = {a} vs B = {b}; protocol {protocol}, variant {group_a.variant}, precision "
              f"{group_a.label}; {len(gold)} test examples; accuracy in %",
              "",
-             "Procedure level: does A's fine-tuning beat B's? (seed-aware: the difference of the mean accuracies "
-             "over seeds, with the variance from seed to seed and from test example to test example)"]
+             "Procedure level: does A's fine-tuning beat B's?",
+             "  (seed-aware: the difference of the mean accuracies over seeds, tested with both the variance from "
+             "seed to seed and from test example to test example)"]
     lines += _procedure_lines(pred_a, pred_b, gold)
     lines += ["",
               "Checkpoint level: do these two checkpoints (A and B trained with the same seed) differ on these test "
-              "examples? (exact McNemar test on the examples where they disagree; says nothing about another seed)"]
+              "examples?",
+              "  (exact McNemar test on the examples where they disagree; says nothing about another seed)"]
     lines += _checkpoint_lines(pred_a, pred_b, gold)
     return "\n".join(lines)
 
 
 def _procedure_lines(pred_a: dict, pred_b: dict, gold) -> list[str]:
-    acc = lambda preds: ", ".join(f"{100 * np.mean(p == gold):.2f}" for p in preds.values())  # noqa: E731
-    lines = [f"  A: {len(pred_a)} seed(s) {sorted(pred_a)}: {acc(pred_a)}",
-             f"  B: {len(pred_b)} seed(s) {sorted(pred_b)}: {acc(pred_b)}"]
+    def runs(preds: dict) -> str:
+        return (f"{'seed' if len(preds) == 1 else 'seeds'} {', '.join(map(str, preds))}: accuracy "
+                f"{', '.join(f'{100 * np.mean(p == gold):.2f}' for p in preds.values())}")
+
+    lines = [f"  A: {runs(pred_a)}", f"  B: {runs(pred_b)}"]
     result = stats.seed_aware_test(np.stack(list(pred_a.values())), np.stack(list(pred_b.values())), gold)
     if result is None:
         return lines + ["  not possible: it needs at least 2 seeds of each model (one run cannot show how much another "
