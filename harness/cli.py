@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
 
-    p = sub.add_parser("compare", help="is A better than B on one task? seed-aware test, and McNemar per checkpoint")
+    p = sub.add_parser("compare", help="is A better than B on one task? seed-aware test; McNemar per checkpoint")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
     p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,

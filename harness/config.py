@@ -82,8 +82,9 @@ HELP = {
     "tf32": "TF32 matmuls on CUDA for what stays fp32",
     "attn_implementation": "sdpa, eager or flash_attention_2",
     "fused_adamw": "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)",
-    "pooled_last_layer": "compute the last layer only at the position the classifier reads (same results, "
-                         "1/num_layers less work; BERT and Llama with sdpa or eager attention)",
+    "pooled_last_layer": "compute the last layer only at the position the classifier reads (the same function, "
+                         "1/num_layers less work; with dropout a seed follows another random path; BERT and Llama "
+                         "with sdpa or eager attention)",
     "micro_batch_size": "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "torch CPU threads (0 = torch's default)",

@@ -93,6 +93,15 @@ def test_other_errors_are_not_swallowed_as_oom():
         routine.step_with_oom_retry(step, 16, [], step_no=1)
 
 
+def test_precision_is_resolved_as_the_record_says():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert routine._Precision.resolve(RunConfig(), cpu) == "fp32"
+    assert routine._Precision.resolve(RunConfig(), cuda) == "bf16"
+    assert routine._Precision.resolve(RunConfig(precision="fp32"), cuda) == "fp32"
+    assert routine._Precision.resolve(RunConfig(precision="bf16"), cpu) == "bf16"
+    assert routine._Precision(RunConfig(precision="bf16"), cpu).bf16
+
+
 def _one_step(cfg, seed=0):
     """One optimizer step of train_fit on 16 examples of mixed lengths with a tiny BERT without dropout
     (the micro-batches must not draw other random numbers). Returns the model: p.grad holds the step's
@@ -120,7 +129,7 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():
     full = _one_step(RunConfig(**settings))
     for micro in (4, 3):
         split = _one_step(RunConfig(**settings, micro_batch_size=micro))
-        for (name, p), q in zip(full.named_parameters(), split.parameters()):
+        for (name, p), q in zip(full.named_parameters(), split.parameters(), strict=True):
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
 
 
@@ -130,7 +139,7 @@ def test_clipping_at_one_is_applied():
     grads = [p.grad for p in unclipped.parameters()]
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
     assert norm > 2.0  # else clipping would change nothing and the test could not fail
-    for g, c in zip(grads, (p.grad for p in clipped.parameters())):
+    for g, c in zip(grads, (p.grad for p in clipped.parameters()), strict=True):
         torch.testing.assert_close(c, g / (norm + 1e-6), rtol=1e-5, atol=1e-8)
 
 

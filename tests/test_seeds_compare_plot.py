@@ -24,7 +24,7 @@ def _runs(model, accuracy, seeds, gold, rng, **kwargs):
     out = []
     for s in seeds:
         right = rng.random(len(gold)) < accuracy
-        preds = [g if ok else 1 - g for g, ok in zip(gold, right)]
+        preds = [g if ok else 1 - g for g, ok in zip(gold, right, strict=True)]
         acc = 100 * float(np.mean(right))
         out.append(make_record("assin2", model, s, acc, clean=acc, preds=preds, gold=gold, **kwargs))
     return out

@@ -12,7 +12,8 @@ MODELS = [("big", "Big"), ("small", "Small")]
 
 
 def _records(model, task, values, seeds=None, **kwargs):
-    return [make_record(task, model, s, v, **kwargs) for s, v in zip(seeds or range(len(values)), values)]
+    seeds = seeds or range(len(values))
+    return [make_record(task, model, s, v, **kwargs) for s, v in zip(seeds, values, strict=True)]
 
 
 def test_golden_markdown_single_seed():
@@ -165,6 +166,15 @@ def test_table_never_pools_precisions(tmp_path, capsys):
         "Variant `default`, protocol `clean`, precision fp32 (cpu)",
         "Variant `default`, protocol `clean`, precision unrecorded (records written before the harness recorded it)"]
     assert "85.25 ± 3.18 (n=2)" in sections[0] and "90.25 ± 3.18 (n=2)" in sections[1] and "(n=4)" not in out
+
+
+def test_records_written_before_the_precision_field_still_read():
+    from harness.record import from_dict, to_json
+
+    data = json.loads(to_json(make_record("assin2", "big", 1, 90.0)))
+    assert data["compute"] == {"precision": "fp32", "device_type": "cpu"}
+    del data["compute"]
+    assert from_dict(data).compute is None
 
 
 def test_table_files_are_named_for_what_they_hold_and_stale_ones_are_reported(tmp_path, capsys):
