@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import RunConfig, check_limit, parse_seeds, run_config_from
 from .errors import RunFailed, UserError
 from .parser import build_parser
+from .scores import DEFAULT_PROTOCOL
 
 RESULTS_ENV = "HARNESS_RESULTS"
 
@@ -139,19 +140,27 @@ def _table_axes():
 
 
 def cmd_table(args, argv) -> int:
+    from . import table_files
     from .files import write_atomic
-    from .table import EXTENSIONS, render
+    from .table import render
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    text = render(records, args.protocol, args.format, variants, *_table_axes())
-    out = Path(args.output) if args.output else results / f"table-{args.protocol}.{EXTENSIONS[args.format]}"
+    text = render([r for r in records if r.variant in variants], args.protocol, args.format, *_table_axes())
+    if args.format == "markdown":
+        text += f"\n{table_files.footer(records, args.variant)}\n"
+    out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
+                                                                          args.format)
     sys.stdout.write(text)
     try:
         write_atomic(out, text)
+        if not args.output:
+            table_files.remember(results, out, args.protocol, args.variant, args.format, records)
     except OSError as exc:
         raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
     print(f"(written to {out})", file=sys.stderr)
+    for w in table_files.stale(results, records):
+        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -203,7 +212,7 @@ def cmd_sweep(args, argv) -> int:
         for o in failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in plan.cells) or any(o.ok for o in outcomes):
-        cmd_table(argparse.Namespace(results=str(results), protocol="published", format="markdown",
+        cmd_table(argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
                                      variant=plan.variant, output=None), argv)
     return 1 if failed else 0
 

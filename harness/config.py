@@ -43,7 +43,8 @@ class RunConfig:
     fused_adamw: bool = _setting(True, "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)")
     pooled_last_layer: bool = _setting(
         True, "compute the last layer only at the position the classifier reads (the same function, "
-              "1/num_layers less work; BERT and Llama with sdpa or eager attention)")
+              "1/num_layers less work; with dropout a seed follows another random path; BERT and Llama "
+              "with sdpa or eager attention)")
     micro_batch_size: int = _setting(
         0, "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)")
     device: str = _setting("auto", "auto, cpu, cuda or cuda:N")

@@ -7,6 +7,7 @@ import difflib
 
 from .config import RunConfig, flag_of, help_of
 from .errors import UserError
+from .scores import DEFAULT_PROTOCOL
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,22 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="the comparison table from every record")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
-    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
-    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
+                                    "all-variants>.<ext>)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
-    p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL)
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
 
-    p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
+    p = sub.add_parser("compare", help="is A better than B on one task? seed-aware test, and McNemar per checkpoint")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
-    p.add_argument("--protocol", choices=["published", "clean"], default="clean")
-    p.add_argument("--variant", default="default")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
+    p.add_argument("--variant", help="only this variant (default: every variant both models have, 'default' first)")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     return parser
 

@@ -5,6 +5,10 @@ import numpy as np
 
 from .record import EpochMetrics, Fit, ProtocolResult
 
+# The protocol every command shows unless told otherwise (table, compare, plot, the sweep's table):
+# a verdict must not rest on an epoch picked on the test split it is judged on.
+DEFAULT_PROTOCOL = "clean"
+
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(gold))) if len(gold) else float("nan")

@@ -1,16 +1,27 @@
-"""Statistics for honest comparisons. Pure functions, unit-tested against hand-computed values.
+"""Statistics for honest comparisons. Pure functions, checked by simulation and against scipy.
 
-- mean_ci: mean over seeds and the 95% confidence half-width from Student's t (n - 1 dof).
-- welch_p: two-sided Welch t-test between two models' seed scores (unequal variances).
-- mcnemar_p: exact McNemar test on paired predictions (same test examples, two models): only the
-  discordant examples carry information, and the exact binomial form is right for small counts.
-- paired_bootstrap_p: paired bootstrap over test examples, pooling seeds, for several seeds per model.
+- mean_ci: mean over seeds and the 95% confidence half-width of that mean (Student's t, n - 1 dof).
+- prediction_half: the 95% prediction half-width for ONE new run, t * s * sqrt(1 + 1/n): what a single
+  published run should fall inside if it came from the same distribution as our seeds.
+- welch: Welch's t-test between two models' seed scores (unequal variances, unequal n).
+- mcnemar_p: exact McNemar test on the paired predictions of two checkpoints (same test examples).
+- seed_aware_test: does A's fine-tuning beat B's? The difference of the mean scores over seeds,
+  with both sources of variance: run to run (which seed) and test example to test example (which
+  test set). Generic over the metric: exact variance components for a metric that is a mean of
+  per-example scores (accuracy), a paired bootstrap over test examples for any other (macro-F1, ...).
+
+Vectorised functions take arrays with any leading batch axes, so a simulation runs thousands of
+comparisons in one call through the same code the CLI uses.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+ALPHA = 0.05
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float | None, int]:
@@ -28,20 +39,50 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float | None, int]
     return mean, half, n
 
 
-def welch_p(a, b) -> float | None:
-    """Two-sided p of Welch's t-test; None when either side has fewer than 2 values."""
+def prediction_half(values, confidence: float = 0.95):
+    """Half-width of the prediction interval for one new draw: t(n-1) * s * sqrt(1 + 1/n), over the last
+    axis. None (scalar input) or NaN (arrays) when n < 2: one run says nothing about the spread."""
+    x = np.asarray(values, dtype=float)
+    n = x.shape[-1]
+    if n < 2:
+        return None if x.ndim == 1 else np.full(x.shape[:-1], np.nan)
+    from scipy.stats import t
+
+    half = t.ppf(0.5 + confidence / 2, n - 1) * x.std(axis=-1, ddof=1) * math.sqrt(1 + 1 / n)
+    return float(half) if x.ndim == 1 else half
+
+
+@dataclass(frozen=True)
+class Welch:
+    difference: float  # mean(a) - mean(b)
+    t: float
+    dof: float
+    p: float  # two-sided
+    p_greater: float  # one-sided, for mean(a) > mean(b)
+
+
+def welch(a, b) -> Welch | None:
+    """Welch's t-test; None when either side has fewer than 2 values (no variance to test with)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return None
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = a.mean() - b.mean()
-    if va + vb == 0:
-        return 1.0 if diff == 0 else 0.0
+    diff = float(a.mean() - b.mean())
+    if va + vb == 0:  # no spread on either side: identical means are a tie, different ones are certain
+        same = diff == 0
+        return Welch(diff, 0.0 if same else math.copysign(math.inf, diff), math.nan, 1.0 if same else 0.0,
+                     0.5 if same else float(diff < 0))
     t_stat = diff / math.sqrt(va + vb)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     from scipy.stats import t
 
-    return float(2 * t.sf(abs(t_stat), dof))
+    return Welch(diff, float(t_stat), float(dof), float(2 * t.sf(abs(t_stat), dof)), float(t.sf(t_stat, dof)))
+
+
+def welch_p(a, b) -> float | None:
+    """Two-sided p of Welch's t-test; None when either side has fewer than 2 values."""
+    w = welch(a, b)
+    return None if w is None else w.p
 
 
 def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
@@ -59,15 +100,113 @@ def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
     return float(min(1.0, p)), b, c
 
 
-def paired_bootstrap_p(correct_a: np.ndarray, correct_b: np.ndarray, rounds: int = 10000, seed: int = 0) -> float:
-    """Two-sided p that mean(correct_a) - mean(correct_b) differs from 0, resampling test examples
-    (columns) with the same indices for both. correct_*: (seeds, examples) 0/1 arrays."""
-    a, b = np.atleast_2d(correct_a).astype(float), np.atleast_2d(correct_b).astype(float)
-    per_example = a.mean(axis=0) - b.mean(axis=0)  # seeds pooled per example
-    observed = per_example.mean()
+# ------------------------------------------------------------------ seed-aware comparison
+
+@dataclass(frozen=True)
+class Metric:
+    """A score of one run's predictions against gold. per_example, where given, returns per-example
+    scores whose mean is the score (accuracy: 1 right, 0 wrong): the example variance is then exact."""
+    name: str
+    score: Callable[[np.ndarray, np.ndarray], float]
+    per_example: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+ACCURACY = Metric("accuracy", lambda pred, gold: float(np.mean(pred == gold)),
+                  lambda pred, gold: (pred == gold).astype(float))
+
+
+@dataclass(frozen=True)
+class SeedAware:
+    metric: str
+    mean_a: float
+    mean_b: float
+    n_a: int
+    n_b: int
+    difference: float  # mean_a - mean_b, in the metric's units
+    var_seeds: float  # s_a^2 / n_a + s_b^2 / n_b: run-to-run variance of the difference
+    var_examples: float  # test-set variance of the difference, net of what var_seeds already holds
+    dof: float
+    half: float  # 95% half-width of the difference
+    p: float  # two-sided
+
+
+def _t_test(diff, var_a, n_a, var_b, n_b, var_ex, dof_ex):
+    """(dof, half, p) of diff / sqrt(var_a/n_a + var_b/n_b + var_ex), Satterthwaite's dof. Vectorised."""
+    from scipy.stats import t
+
+    diff, va, vb, ve = (np.asarray(x, dtype=float) for x in (diff, var_a / n_a, var_b / n_b, var_ex))
+    total = va + vb + ve
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = total ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1) + ve ** 2 / dof_ex)
+        stat = diff / np.sqrt(total)
+        p = np.where(total > 0, 2 * t.sf(np.abs(stat), dof), np.where(diff == 0, 1.0, 0.0))
+        half = np.where(total > 0, t.ppf(1 - ALPHA / 2, dof) * np.sqrt(total), 0.0)
+    return dof, half, p
+
+
+def _interaction_ms(x):
+    """Two-way ANOVA residual mean square of x (..., runs, examples): the run x example interaction,
+    i.e. how much a run's per-example scores wander beyond its overall level and the example's difficulty."""
+    resid = x - x.mean(axis=-1, keepdims=True) - x.mean(axis=-2, keepdims=True) + x.mean(axis=(-2, -1), keepdims=True)
+    n, m = x.shape[-2], x.shape[-1]
+    return (resid ** 2).sum(axis=(-2, -1)) / ((n - 1) * (m - 1))
+
+
+def additive_seed_aware(x_a, x_b) -> dict:
+    """The seed-aware test for a metric that is the mean of per-example scores. Vectorised.
+
+    x_a (..., n_a, N), x_b (..., n_b, N): per-run, per-example scores on the same N test examples
+    (n >= 2 each). Variance of the difference of the seed means, in a crossed random-effects model
+    (runs x examples): the run-to-run part from the per-run scores (Welch's terms), plus the
+    test-example part from the per-example differences d_i of the seed means, minus the
+    interaction (ANOVA residual) that both of those already hold, so it is not counted twice."""
+    x_a, x_b = np.asarray(x_a, dtype=float), np.asarray(x_b, dtype=float)
+    n_a, n_b, examples = x_a.shape[-2], x_b.shape[-2], x_a.shape[-1]
+    runs_a, runs_b = x_a.mean(axis=-1), x_b.mean(axis=-1)
+    d = x_a.mean(axis=-2) - x_b.mean(axis=-2)
+    var_ex = d.var(axis=-1, ddof=1) / examples
+    var_ex = np.maximum(0.0, var_ex - _interaction_ms(x_a) / (n_a * examples) - _interaction_ms(x_b) / (n_b * examples))
+    diff = runs_a.mean(axis=-1) - runs_b.mean(axis=-1)
+    var_a, var_b = runs_a.var(axis=-1, ddof=1), runs_b.var(axis=-1, ddof=1)
+    dof, half, p = _t_test(diff, var_a, n_a, var_b, n_b, var_ex, examples - 1)
+    return {"mean_a": runs_a.mean(axis=-1), "mean_b": runs_b.mean(axis=-1), "difference": diff,
+            "var_seeds": var_a / n_a + var_b / n_b, "var_examples": var_ex, "dof": dof, "half": half, "p": p}
+
+
+def bootstrap_example_variance(pred_a, pred_b, gold, score, rounds: int = 1000, seed: int = 0) -> float:
+    """The test-example variance of the difference of seed means for any metric: resample test examples
+    (the same indices for every run of both models), net of the run x example interaction, estimated
+    per model from the spread of each run's score around the seed mean across resamples."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(per_example), size=(rounds, len(per_example)))
-    boot = per_example[idx].mean(axis=1)
-    # Shift to the null (difference 0) and count resamples at least as extreme as observed.
-    p = np.mean(np.abs(boot - observed) >= abs(observed))
-    return float(max(p, 1.0 / rounds))
+    examples = len(gold)
+    ma, mb = np.empty((rounds, len(pred_a))), np.empty((rounds, len(pred_b)))
+    for r in range(rounds):
+        idx = rng.integers(0, examples, size=examples)
+        ma[r] = [score(p[idx], gold[idx]) for p in pred_a]
+        mb[r] = [score(p[idx], gold[idx]) for p in pred_b]
+    total = np.var(ma.mean(axis=1) - mb.mean(axis=1), ddof=1)
+    inter = sum(np.var(m - m.mean(axis=1, keepdims=True), axis=0, ddof=1).mean() / (m.shape[1] - 1) for m in (ma, mb))
+    return float(max(0.0, total - inter))
+
+
+def seed_aware_test(pred_a, pred_b, gold, metric: Metric = ACCURACY, rounds: int = 1000,
+                    seed: int = 0) -> SeedAware | None:
+    """Does A's fine-tuning beat B's on this task? pred_a (runs_a, N), pred_b (runs_b, N): each run's test
+    predictions (any seeds, not paired); gold (N,). None with fewer than 2 runs on a side: one run
+    cannot show how much another seed would change, so only the checkpoint-level test is possible."""
+    pred_a, pred_b, gold = np.asarray(pred_a), np.asarray(pred_b), np.asarray(gold)
+    if len(pred_a) < 2 or len(pred_b) < 2:
+        return None
+    if metric.per_example is not None:
+        x_a = np.stack([metric.per_example(p, gold) for p in pred_a])
+        x_b = np.stack([metric.per_example(p, gold) for p in pred_b])
+        r = {k: float(v) for k, v in additive_seed_aware(x_a, x_b).items()}
+    else:
+        sa = np.array([metric.score(p, gold) for p in pred_a])
+        sb = np.array([metric.score(p, gold) for p in pred_b])
+        var_ex = bootstrap_example_variance(pred_a, pred_b, gold, metric.score, rounds, seed)
+        diff, var_a, var_b = sa.mean() - sb.mean(), sa.var(ddof=1), sb.var(ddof=1)
+        dof, half, p = _t_test(diff, var_a, len(sa), var_b, len(sb), var_ex, len(gold) - 1)
+        r = {"mean_a": sa.mean(), "mean_b": sb.mean(), "difference": diff, "var_seeds": var_a / len(sa) +
+             var_b / len(sb), "var_examples": var_ex, "dof": float(dof), "half": float(half), "p": float(p)}
+    return SeedAware(metric=metric.name, n_a=len(pred_a), n_b=len(pred_b), **{k: float(v) for k, v in r.items()})

@@ -1,26 +1,33 @@
 """The comparison table: pure aggregation of records into cells, then rendering.
 
-build_table() turns records into rows (models) x columns (tasks + Average); each cell is the mean
-over seeds with a 95% t half-width. Marks per column: with one seed per cell the best is bold (the
-published table's convention); with several, the best is bold only where Welch's test says it beats
-the runner-up (p < 0.05); otherwise it and every cell not significantly below it are marked tied.
+build_table() turns records (one variant, one precision) into rows (models) x columns (tasks +
+Average); each cell is the mean over seeds with a 95% t half-width of that mean. mark_column() ranks
+and tests a column on the same per-seed values the cell shows:
+
+- "best" (bold): the highest mean, and a two-sided Welch test against the runner-up gives p < 0.05.
+  Two-sided because the best was picked as the larger: a one-sided test after that pick would call
+  a tie "significant" 10% of the time instead of 5%.
+- "tied" (italic ≈): the highest mean and every cell not shown to differ from it (the same mean
+  exactly, or Welch p >= 0.05).
+- "untested" (†): the highest mean where the best or the runner-up has one seed: no test is possible.
+- no mark in a column with one model: there is nothing to be above.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from . import stats
-
-ALPHA = 0.05
+from .stats import ALPHA
 
 
 @dataclass
 class Score:
-    mean: float
-    half: float | None  # 95% half-width; None with one seed
+    mean: float  # the mean of values: what is shown, ranked and tested are the same numbers
+    half: float | None  # 95% half-width of the mean; None with one seed
     n: int
     values: list[float]  # per seed, in %
     seeds: list[int] = field(default_factory=list)
@@ -40,7 +47,8 @@ class Table:
     variant: str
     columns: list  # [(task name, display name)], then "average"
     rows: list
-    marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied"
+    marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested"
+    precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
 
 
 def record_score(record, protocol: str) -> float | None:
@@ -55,19 +63,21 @@ def cell_of(pairs: list[tuple[int, float]]) -> Score:
     return Score(mean=mean, half=half, n=n, values=values, seeds=[s for s, _ in pairs])
 
 
-def average_cell(cells: list[Score]) -> Score:
-    """Mean of the task means; the interval from per-seed averages over the seeds every task has."""
-    common = set(cells[0].seeds).intersection(*(c.seeds for c in cells[1:]))
-    per_seed = [sum(c.values[c.seeds.index(s)] for c in cells) / len(cells) for s in sorted(common)]
-    mean = sum(c.mean for c in cells) / len(cells)
-    _, half, n = stats.mean_ci(per_seed) if len(per_seed) >= 2 else (None, None, len(per_seed))
-    return Score(mean=mean, half=half, n=n, values=per_seed, seeds=sorted(common))
+def average_cell(cells: list[Score]) -> Score | None:
+    """Per seed that every task has, the mean over tasks; the cell's mean, interval and test all come
+    from those per-seed averages. None when the tasks share no seed."""
+    common = sorted(set(cells[0].seeds).intersection(*(c.seeds for c in cells[1:])))
+    if not common:
+        return None
+    per_seed = [sum(c.values[c.seeds.index(s)] for c in cells) / len(cells) for s in common]
+    mean, half, n = stats.mean_ci(per_seed)
+    return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
 
 
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
-                variant: str = "default") -> Table:
-    """records: complete RunRecords of one variant. tasks/models: (name, display) in display order;
-    models seen in records but not listed are appended."""
+                variant: str = "default", precision: str = "") -> Table:
+    """records: complete RunRecords of one variant and one precision. tasks/models: (name, display) in
+    display order; models seen in records but not listed are appended."""
     scores: dict = {}
     displays = dict(models)
     for r in records:
@@ -84,7 +94,8 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
         avg = average_cell([cells[t] for t in task_names]) if task_names and all(t in cells for t in task_names) \
             else None
         rows.append(Row(model=m, display=displays[m], cells=cells, average=avg))
-    table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows)
+    table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows,
+                  precision=precision)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
@@ -94,27 +105,35 @@ def _cell(row: Row, col: str) -> Score | None:
     return row.average if col == "average" else row.cells.get(col)
 
 
+def _same(x: float, y: float) -> bool:
+    return math.isclose(x, y, rel_tol=0, abs_tol=1e-9)
+
+
 def mark_column(table: Table, col: str) -> dict:
-    present = [(r, _cell(r, col)) for r in table.rows if _cell(r, col) is not None]
+    """The marks of one column (see the module docstring); ranks and tests cell.values (cell.mean is their mean)."""
+    present = [(r.model, _cell(r, col)) for r in table.rows if _cell(r, col) is not None]
     if len(present) < 2:
-        return {(r.model, col): "best" for r, _ in present}
-    present.sort(key=lambda rc: -rc[1].mean)
-    (best_row, best), (_, runner) = present[0], present[1]
-    if best.n < 2 or runner.n < 2:
-        return {(best_row.model, col): "best"}
-    p = stats.welch_p(best.values, runner.values)
-    if p is not None and p < ALPHA:
-        return {(best_row.model, col): "best"}
-    marks = {(best_row.model, col): "tied"}
-    for r, c in present[1:]:
-        q = stats.welch_p(best.values, c.values) if c.n >= 2 else None
-        if q is not None and q >= ALPHA:
-            marks[(r.model, col)] = "tied"
+        return {}
+    present.sort(key=lambda mc: -mc[1].mean)
+    (best_model, best), (_, runner) = present[0], present[1]
+    if not _same(best.mean, runner.mean):
+        if best.n < 2 or runner.n < 2:
+            return {(best_model, col): "untested"}
+        w = stats.welch(best.values, runner.values)
+        if w.p < ALPHA and w.difference > 0:
+            return {(best_model, col): "best"}
+    marks = {(best_model, col): "tied"}
+    for model, c in present[1:]:
+        w = stats.welch(best.values, c.values)
+        if _same(c.mean, best.mean) or (w is not None and w.p >= ALPHA):
+            marks[(model, col)] = "tied"
     return marks
 
 
 def published_rows(table: Table, published: dict) -> list[dict]:
-    """published: task -> {model: accuracy}. One row per (model, task) with both numbers."""
+    """published: task -> {model: accuracy}. One row per (model, task) with both numbers. The published
+    number is one run, so it is checked against our 95% prediction interval for one new run
+    (mean ± t * s * sqrt(1 + 1/n)), not the interval of our mean; with one seed there is no interval."""
     out = []
     for row in table.rows:
         for task, _ in table.columns[:-1]:
@@ -122,14 +141,18 @@ def published_rows(table: Table, published: dict) -> list[dict]:
             cell = row.cells.get(task)
             if ref is None or cell is None:
                 continue
-            inside = None if cell.half is None else (cell.mean - cell.half <= ref <= cell.mean + cell.half)
+            pi = stats.prediction_half(cell.values)
+            inside = None if pi is None else (cell.mean - pi <= ref <= cell.mean + pi)
             out.append({"model": row.model, "display": row.display, "task": task, "published": ref,
                         "ours": cell.mean, "half": cell.half, "n": cell.n, "difference": cell.mean - ref,
-                        "published_inside_ci": inside})
+                        "prediction_half": pi, "published_inside_prediction": inside})
     return out
 
 
 # ------------------------------------------------------------------ rendering
+
+UNTESTED = "†"
+
 
 def fmt_cell(cell: Score | None) -> str:
     if cell is None:
@@ -139,54 +162,87 @@ def fmt_cell(cell: Score | None) -> str:
     return f"{cell.mean:.2f} ± {cell.half:.2f} (n={cell.n})"
 
 
+def _marked(text: str, mark: str | None) -> str:
+    return {"best": f"**{text}**", "tied": f"*{text}* ≈", "untested": f"{text} {UNTESTED}"}.get(mark, text)
+
+
 def to_markdown(table: Table) -> str:
     head = ["Models"] + [d for _, d in table.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("-" * (len(h) + 2) for h in head) + "|"]
     for row in table.rows:
-        cells = [row.display]
-        for col, _ in table.columns:
-            text = fmt_cell(_cell(row, col))
-            mark = table.marks.get((row.model, col))
-            cells.append(f"**{text}**" if mark == "best" else f"*{text}* ≈" if mark == "tied" else text)
+        cells = [row.display] + [_marked(fmt_cell(_cell(row, col)), table.marks.get((row.model, col)))
+                                 for col, _ in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def heading(table: Table) -> str:
+    """What the table holds, in one line: every output names its protocol, variant and precision."""
+    text = f"variant `{table.variant}`, protocol `{table.protocol}`"
+    return text + (f", precision {table.precision}" if table.precision else "")
+
+
 def legend(table: Table) -> str:
-    several = any(c.n >= 2 for r in table.rows for c in r.cells.values())
+    """What each number and mark in this table means; only the marks it uses are explained."""
     picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
               else "epoch picked on validation accuracy, test reported at that epoch")
-    text = f"Accuracy (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`."
-    if several:
-        text += (" Cells: mean over seeds ± 95% t-interval half-width (n seeds). Bold: best, significantly above "
-                 f"the runner-up (Welch's t-test, p < {ALPHA}); *italic ≈*: tied with the best (not significantly "
-                 "different). Average: mean of the task means; its interval over the seeds every task has.")
-    else:
-        text += " One seed per cell: bold is the best, with no test of significance."
-    return text + " A row missing a task has no average."
+    text = f"Accuracy (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
+    text += f"; precision {table.precision}." if table.precision else "."
+    cells = [c for r in table.rows for c in list(r.cells.values()) + [r.average] if c is not None]
+    if any(c.n >= 2 for c in cells):
+        text += " Cells: mean over seeds ± 95% t-interval half-width of the mean (n seeds); no ± with one seed."
+    used = set(table.marks.values())
+    if "best" in used:
+        text += (f" **Bold**: the highest in its column, significantly above the runner-up (two-sided Welch t-test "
+                 f"on the per-seed values, p < {ALPHA}).")
+    if "tied" in used:
+        text += (" *Italic* ≈: the highest, and the cells not shown to differ from it (the same number, or "
+                 f"Welch p ≥ {ALPHA}).")
+    if "untested" in used:
+        text += (f" {UNTESTED}: the highest in its column, untested: it or the runner-up has one seed, so no test "
+                 "is possible.")
+    lone = [d for col, d in table.columns if sum(_cell(r, col) is not None for r in table.rows) == 1]
+    if lone:
+        text += f" A column with one model has no mark ({', '.join(lone)})."
+    return text + (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
+                   "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
+                   "share no seed, has no average.")
 
 
 def published_markdown(rows: list[dict]) -> str:
-    lines = ["| Model | Task | Published | Ours | Difference | Published inside our 95% CI |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| Model | Task | Published | Ours | Difference | Our 95% prediction interval for one run | "
+             "Published inside it |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ours = f"{r['ours']:.2f}" + (f" ± {r['half']:.2f}" if r["half"] is not None else "")
-        inside = "n/a (1 seed)" if r["published_inside_ci"] is None else (
-            "yes" if r["published_inside_ci"] else "**no**")
-        lines.append(f"| {r['display']} | {r['task']} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} "
-                     f"| {inside} |")
+        ours = f"{r['ours']:.2f}" + (f" ± {r['half']:.2f} (n={r['n']})" if r["half"] is not None else " (n=1)")
+        if r["prediction_half"] is None:
+            interval, inside = "none (1 seed)", "n/a"
+        else:
+            lo, hi = r["ours"] - r["prediction_half"], r["ours"] + r["prediction_half"]
+            interval, inside = f"{lo:.2f} – {hi:.2f}", "yes" if r["published_inside_prediction"] else "**no**"
+        lines.append(f"| {r['display']} | {r['task']} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | "
+                     f"{interval} | {inside} |")
     return "\n".join(lines)
 
 
-def to_csv(table: Table) -> str:
+PUBLISHED_LEGEND = ("The published number is one run: it is checked against the 95% prediction interval for one "
+                    "new run of ours, mean ± t(n-1) · s · √(1 + 1/n), which a run from the same distribution as "
+                    "our seeds falls outside 5% of the time. With one seed there is no interval and no flag.")
+
+
+PUBLISHED_ELSEWHERE = ("Against the published table: `harness table --protocol published` (the paper picked its "
+                       "epoch on the test split, so only our published protocol is comparable with it).")
+
+
+def to_csv(table: Table, header: bool = True) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["variant", "protocol", "model", "column", "mean", "ci95_half", "n", "mark"])
+    if header:
+        w.writerow(["variant", "protocol", "precision", "model", "column", "mean", "ci95_half", "n", "mark"])
     for row in table.rows:
         for col, _ in table.columns:
             c = _cell(row, col)
             if c is not None:
-                w.writerow([table.variant, table.protocol, row.model, col, f"{c.mean:.4f}",
+                w.writerow([table.variant, table.protocol, table.precision, row.model, col, f"{c.mean:.4f}",
                             "" if c.half is None else f"{c.half:.4f}", c.n, table.marks.get((row.model, col), "")])
     return buf.getvalue()
 
@@ -195,7 +251,7 @@ def to_latex(table: Table) -> str:
     def esc(s: str) -> str:
         return s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
 
-    lines = [r"\begin{tabular}{l" + "c" * len(table.columns) + "}", r"\toprule",
+    lines = [f"% {heading(table)}", r"\begin{tabular}{l" + "c" * len(table.columns) + "}", r"\toprule",
              "Models & " + " & ".join(esc(d) for _, d in table.columns) + r" \\", r"\midrule"]
     for row in table.rows:
         cells = []
@@ -203,40 +259,47 @@ def to_latex(table: Table) -> str:
             c = _cell(row, col)
             text = "--" if c is None else (f"{c.mean:.2f}" if c.half is None else f"{c.mean:.2f} $\\pm$ {c.half:.2f}")
             mark = table.marks.get((row.model, col))
-            cells.append(rf"\textbf{{{text}}}" if mark == "best" else rf"\textit{{{text}}}" if mark == "tied" else text)
+            cells.append({"best": rf"\textbf{{{text}}}", "tied": rf"\textit{{{text}}}",
+                          "untested": rf"{text}$^\dagger$"}.get(mark, text))
         lines.append(esc(row.display) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)
 
 
 def to_json_obj(table: Table, published: list[dict]) -> dict:
-    return {"protocol": table.protocol, "variant": table.variant, "columns": [c for c, _ in table.columns],
+    return {"protocol": table.protocol, "variant": table.variant, "precision": table.precision,
+            "columns": [c for c, _ in table.columns],
             "rows": [{"model": r.model, "display": r.display,
                       "cells": {t: asdict(c) for t, c in r.cells.items()},
                       "average": asdict(r.average) if r.average else None} for r in table.rows],
             "marks": [{"model": m, "column": c, "mark": k} for (m, c), k in sorted(table.marks.items())],
-            "published_comparison": published}
+            "legend": legend(table), "published_comparison": published}
 
 
-EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}
+def render(records, protocol: str, fmt: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
+           published: dict) -> str:
+    """The text of `harness table` in one format (markdown, csv, latex, json): one table per
+    (variant, precision) group of the complete records given; never pooled across groups."""
+    from .selection import groups
 
-
-def render(records, protocol: str, fmt: str, variants: list[str], tasks: list[tuple[str, str]],
-           models: list[tuple[str, str]], published: dict) -> str:
-    """The text of `harness table` in one format: one table per variant (records: complete ones)."""
     parts, blobs = [], []
-    for v in variants:
-        table = build_table([r for r in records if r.variant == v], protocol, tasks, models, v)
-        cmp_rows = published_rows(table, published)
+    for g in groups(records):
+        table = build_table(g.records, protocol, tasks, models, g.variant, g.label)
+        # The published numbers picked their epoch on test: only our published protocol compares with them.
+        cmp_rows = published_rows(table, published) if protocol == "published" else []
         if fmt == "markdown":
-            section = f"## Variant `{v}`, protocol `{protocol}`\n\n{to_markdown(table)}\n\n{legend(table)}\n"
+            title = heading(table)
+            section = f"## {title[0].upper() + title[1:]}\n\n{to_markdown(table)}\n\n{legend(table)}\n"
             if cmp_rows:
-                section += f"\n### Against the published table\n\n{published_markdown(cmp_rows)}\n"
+                section += (f"\n### Against the published table\n\n{published_markdown(cmp_rows)}\n\n"
+                            f"{PUBLISHED_LEGEND}\n")
+            elif published_rows(table, published):
+                section += f"\n{PUBLISHED_ELSEWHERE}\n"
             parts.append(section)
         elif fmt == "csv":
-            parts.append(to_csv(table) if not parts else to_csv(table).split("\n", 1)[1])
+            parts.append(to_csv(table, header=not parts))
         elif fmt == "latex":
-            parts.append(f"% variant {v}, protocol {protocol}\n{to_latex(table)}\n")
+            parts.append(f"{to_latex(table)}\n")
         else:
             blobs.append(to_json_obj(table, cmp_rows))
     if fmt == "json":

@@ -13,7 +13,9 @@ from harness.record import (
 from harness.scores import encode_ids
 
 
-def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None):
+def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None,
+                precision="fp32", device_type="cpu", created_at="2026-01-01T00:00:00+00:00"):
+    """precision None: a record written before the harness recorded it."""
     gold = gold if gold is not None else [0, 1] * 5
     preds = preds if preds is not None else gold
     test = SplitMetrics(accuracy=acc / 100, macro_f1=acc / 100, loss=0.5)
@@ -25,10 +27,10 @@ def make_record(task, model, seed, acc, clean=None, variant="default", preds=Non
     protocols = {"published": ProtocolResult(0, 1, "test accuracy", acc / 100, acc / 100),
                  "clean": None if clean is None else ProtocolResult(0, 1, "validation accuracy", clean / 100, 0.5)}
     return RunRecord(
-        schema_version=SCHEMA_VERSION, status="complete", created_at="2026-01-01T00:00:00+00:00",
+        schema_version=SCHEMA_VERSION, status="complete", created_at=created_at,
         task=TaskInfo(name=task, display_name=task, hub_id=f"tester/{task}"),
         model=ModelInfo(name=model, display_name=display or model, family="encoder", source=model),
         variant=variant, seed=seed, hyperparameters={}, overrides={}, limit=None, dataset_sizes={"test": len(gold)},
         test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings=None, tokens=None, peak_memory=None,
         device="cpu", packages={}, harness=HarnessInfo(version="test", git_commit=None, git_dirty=None),
-        data_cache=None)
+        data_cache=None, precision=precision, device_type=None if precision is None else device_type)

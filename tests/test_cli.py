@@ -1,6 +1,7 @@
 """The real CLI end to end, and the catalog of bad input: one line, exit code 2, nothing written."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,9 +59,10 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
     assert out.returncode == 0, out.stderr
     assert "| Models | IMDB | FaQuAD-NLI | HateBr | Assin2 | AgNews | Toy | ToyBool | Average |" in out.stdout
     assert "| tiny-llama |" in out.stdout and "| tiny-bert |" in out.stdout
-    assert (results / "table-published.md").read_text() == out.stdout
-    clean = harness("table", "--results", results, "--protocol", "clean", "--format", "csv")
-    assert clean.returncode == 0 and "epochs=2_limit30,clean,tiny-bert,toy," in clean.stdout
+    assert "protocol `clean`" in out.stdout and (record.precision, record.device_type) == ("fp32", "cpu")
+    assert (results / "table-clean-all-variants.md").read_text() == out.stdout
+    published = harness("table", "--results", results, "--protocol", "published", "--format", "csv")
+    assert published.returncode == 0 and "epochs=2_limit30,published,fp32 (cpu),tiny-bert,toy," in published.stdout
 
 
 def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
@@ -74,7 +76,7 @@ def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
     assert len(record.test_labels) == 200 and set(record.test_labels) == {"0", "1"}
     assert 0.0 <= record.protocols["published"].test_accuracy <= 1.0
     table = harness("table", "--results", results)
-    assert "| tiny-bert | – | – | – | **" in table.stdout
+    assert re.search(r"\| tiny-bert \| – \| – \| – \| \d+\.\d\d \|", table.stdout)  # alone: no mark
 
 
 def test_hub_unreachable_model_says_how_to_use_the_mirror(tmp_path):

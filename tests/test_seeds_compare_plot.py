@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 from records import make_record
 
 from harness.cli import main
 from harness.compare import compare_models
+from harness.errors import UserError
 from harness.store import write_record
 
 
@@ -17,36 +19,90 @@ def test_several_seeds_each_get_a_record_and_the_table_shows_the_interval(toy_en
     assert "(n=3)" in capsys.readouterr().out
 
 
-def test_compare_reports_mcnemar_per_seed_and_a_pooled_bootstrap(tmp_path):
-    gold = [0, 1] * 50
-    good = list(gold)
-    bad = [1 - g if i % 4 == 0 else g for i, g in enumerate(gold)]  # wrong on 25 examples
-    records = [make_record("assin2", "a", s, 100.0, clean=100.0, preds=good, gold=gold) for s in (1, 2)]
-    records += [make_record("assin2", "b", s, 75.0, clean=75.0, preds=bad, gold=gold) for s in (1, 2)]
-    text = compare_models(records, "assin2", "a", "b", "published", "default")
+def _runs(model, accuracy, seeds, gold, rng, **kwargs):
+    """Records whose test predictions are right on a random `accuracy` share of the examples, per seed."""
+    out = []
+    for s in seeds:
+        right = rng.random(len(gold)) < accuracy
+        preds = [g if ok else 1 - g for g, ok in zip(gold, right, strict=True)]
+        acc = 100 * float(np.mean(right))
+        out.append(make_record("assin2", model, s, acc, clean=acc, preds=preds, gold=gold, **kwargs))
+    return out
+
+
+def test_compare_prints_the_procedure_level_and_the_checkpoint_level():
+    rng = np.random.default_rng(0)
+    gold = [0, 1] * 200
+    records = _runs("a", 0.9, (1, 2, 3), gold, rng) + _runs("b", 0.7, (1, 2, 3), gold, rng)
+    text = compare_models(records, "assin2", "a", "b", "clean")
     lines = text.splitlines()
-    assert lines[2].split()[:5] == ["1", "100.00", "75.00", "25", "0"]
-    assert float(lines[2].split()[5]) < 1e-6  # 25 discordant pairs, all one way
-    assert "difference +25.00 points" in lines[-1] and "-> significant" in lines[-1]
+    assert lines[0] == ("assin2: A = a vs B = b; protocol clean, variant default, precision fp32 (cpu); "
+                        "400 test examples; accuracy in %")
+    assert "Procedure level: does A's fine-tuning beat B's?" in text
+    assert "-> significant: A is better at 0.05" in text
+    assert "Checkpoint level: do these two checkpoints" in text and "says nothing about another seed" in text
+    accs = {r.model.name + str(r.seed): r.protocols["clean"].test_accuracy for r in records}
+    row = next(ln for ln in lines if ln.strip().startswith("1 "))
+    assert row.split()[:3] == ["1", f"{100 * accs['a1']:.2f}", f"{100 * accs['b1']:.2f}"]
+    assert float(row.split()[5]) < 1e-6  # 0.9 vs 0.7 on 400 examples: the checkpoints differ
+    mean_a = np.mean([accs["a1"], accs["a2"], accs["a3"]])
+    assert f"mean A {100 * mean_a:.2f}" in text
+
+
+def test_compare_same_procedure_is_not_significant_at_procedure_level():
+    rng = np.random.default_rng(1)
+    gold = [0, 1] * 200
+    records = _runs("a", 0.8, (1, 2, 3), gold, rng) + _runs("b", 0.8, (4, 5, 6), gold, rng)
+    text = compare_models(records, "assin2", "a", "b", "clean")
+    assert "-> not significant at 0.05" in text
+    assert "no seed in common: run the same seeds for both models to compare checkpoints" in text
+
+
+def test_compare_with_one_seed_says_only_the_checkpoint_level_is_possible():
+    rng = np.random.default_rng(2)
+    gold = [0, 1] * 100
+    records = _runs("a", 0.9, (1,), gold, rng) + _runs("b", 0.6, (1, 2, 3), gold, rng)
+    text = compare_models(records, "assin2", "a", "b", "clean")
+    assert "not possible: it needs at least 2 seeds of each model" in text
+    assert "only the checkpoint-level test below is possible" in text
+    assert "significant" not in text.split("Checkpoint level")[0]
+    assert len([ln for ln in text.splitlines() if ln.strip().startswith("1 ")]) == 1  # the McNemar row
 
 
 def test_compare_refuses_different_test_sets():
-    import pytest
-
-    from harness.errors import UserError
-
     recs = [make_record("t", "a", 1, 90.0, gold=[0, 1, 0, 1]), make_record("t", "b", 1, 90.0, gold=[0, 1, 1, 1])]
-    with pytest.raises(UserError, match="different examples"):
-        compare_models(recs, "t", "a", "b", "published", "default")
+    with pytest.raises(UserError, match="tested on other examples"):
+        compare_models(recs, "t", "a", "b", "published")
 
 
-def test_compare_cli(tmp_path, capsys):
+def test_compare_one_section_per_variant_and_precision_and_lists_what_exists():
+    rng = np.random.default_rng(3)
+    gold = [0, 1] * 50
+    records = (_runs("a", 0.8, (1, 2), gold, rng) + _runs("b", 0.8, (1, 2), gold, rng)
+               + _runs("a", 0.8, (1, 2), gold, rng, variant="limit100")
+               + _runs("b", 0.8, (1, 2), gold, rng, variant="limit100", precision="bf16", device_type="cuda"))
+    text = compare_models(records, "assin2", "a", "b", "clean")
+    assert [ln for ln in text.splitlines() if ln.startswith("assin2:")] == [
+        "assin2: A = a vs B = b; protocol clean, variant default, precision fp32 (cpu); 100 test examples; "
+        "accuracy in %"]  # limit100: a in fp32, b in bf16, never compared
+    with pytest.raises(UserError) as err:
+        compare_models(records, "assin2", "a", "b", "clean", variant="limit100")
+    assert str(err.value) == ("a and b have no records in variant 'limit100' on assin2 of the same variant and "
+                              "precision: a: default (fp32: 2 records); limit100 (fp32: 2 records); "
+                              "b: default (fp32: 2 records); limit100 (bf16: 2 records)")
+    with pytest.raises(UserError, match=r"no records for assin2/zz \(models with records on assin2: a, b\)"):
+        compare_models(records, "assin2", "a", "zz", "clean")
+    with pytest.raises(UserError, match=r"no complete records for task 'imdb' \(tasks with records: assin2\)"):
+        compare_models(records, "imdb", "a", "b", "clean")
+
+
+def test_compare_cli_defaults_to_the_clean_protocol(tmp_path, capsys):
     for s in (1, 2):
-        write_record(tmp_path, make_record("assin2", "a", s, 90.0))
-        write_record(tmp_path, make_record("assin2", "b", s, 90.0))
-    assert main(["compare", "--task", "assin2", "--models", "a", "b", "--protocol", "published",
-                 "--results", str(tmp_path)]) == 0
-    assert "not significant" in capsys.readouterr().out
+        write_record(tmp_path, make_record("assin2", "a", s, 90.0, clean=90.0))
+        write_record(tmp_path, make_record("assin2", "b", s, 90.0, clean=90.0))
+    assert main(["compare", "--task", "assin2", "--models", "a", "b", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "protocol clean, variant default" in out and "not significant" in out
     assert main(["compare", "--task", "assin2", "--models", "a", "zz", "--results", str(tmp_path)]) == 2
 
 
@@ -54,7 +110,8 @@ def test_plot_writes_a_png(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for model, base in (("bertimbau-base", 88.0), ("ttl-160m", 86.0)):
         for s in range(3):
-            write_record(tmp_path, make_record("assin2", model, s, base + rng.normal(0, 0.5)))
+            acc = base + rng.normal(0, 0.5)
+            write_record(tmp_path, make_record("assin2", model, s, acc, clean=acc))
     assert main(["plot", "--results", str(tmp_path)]) == 0
-    png = tmp_path / "plot-published-default.png"
+    png = tmp_path / "plot-clean-default.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
