@@ -174,7 +174,9 @@ def _last_line(log: Path) -> str:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no log"
-    return (lines[-1] if lines else "no output")[:200]
+    last = lines[-1] if lines else "no output"
+    # harness's own errors are one line by design and end with the advice: keep them whole
+    return last if last.startswith("harness: ") else last[:200]
 
 
 def load_sweep_file(path: Path) -> dict:
