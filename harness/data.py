@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import embedded, hub_check, mirror_lock
 from .errors import UserError
 from .registry import TaskSpec
 
@@ -71,7 +72,7 @@ class TaskData:
     """Everything the routine needs from the data side, with its provenance."""
     splits: dict[str, EncodedSplit]  # "train", "test", and "validation" where the task has one
     carved: dict[str, np.ndarray] | None  # where validation is carved: train indices for "train" and "validation"
-    source: str  # "hub" or the mirror folder
+    source: str  # "hub", the mirror folder, or "embedded" (the package's own copy)
     revision: str | None
     fingerprint: str  # the tokenization cache key
     cache_hit: bool
@@ -105,7 +106,8 @@ def mirror_folder(task: TaskSpec, mirror: str | None) -> Path | None:
 
 
 def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSplit], str, str | None]:
-    """Returns role -> RawSplit, the source ("hub" or folder) and the resolved revision."""
+    """Returns role -> RawSplit, the source ("hub", the mirror folder or "embedded") and the resolved revision
+    (the locked commit for a mirror with a lock, else a content hash of the folder)."""
     import logging
 
     import datasets
@@ -113,11 +115,16 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
     datasets.disable_progress_bars()
     datasets.utils.logging.set_verbosity(logging.CRITICAL)  # failures become one UserError line below
     folder = mirror_folder(task, mirror)
+    root = mirror_root(mirror) if folder is not None else None
+    if folder is None and embedded.folder_for(task.hub_id) and not hub_check.hub_available():
+        folder, root = embedded.folder_for(task.hub_id), embedded.ROOT  # the package's own copy, the last resort
     try:
         if folder is not None:
+            locked = mirror_lock.verify(root, task.hub_id)  # a changed mirror file stops here
             data_dir = task.config if task.config and (folder / task.config).is_dir() else None
             ds = datasets.load_dataset(str(folder), data_dir=data_dir)
-            source, revision = str(folder), _folder_revision(folder)
+            source = "embedded" if embedded.holds(folder) else str(folder)
+            revision = (locked and locked.commit) or _folder_revision(folder)
         else:
             ds = datasets.load_dataset(task.hub_id, task.config, revision=task.revision)
             source, revision = "hub", _hub_revision(task)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import pooled_layer, scores
+from . import mirror_lock, pooled_layer, scores
 from .config import RunConfig
 from .errors import RunFailed, UserError
 from .provenance import device_name, harness_git, package_versions
@@ -421,6 +421,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
 
     t0 = time.perf_counter()
     where, revision = model_location(model_spec, mirror)
+    model_lock = mirror_lock.verify_location(where, model_spec.hub_id)  # a mirror folder with a lock: checked
     tokenizer = load_tokenizer(model_spec, where, revision, trust)
     from transformers import AutoConfig
 
@@ -442,7 +443,8 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
         model = load_model(model_spec, where, revision, task.label.num_classes, task.label.names, tokenizer, cfg,
                            trust)
         t_load_models += time.perf_counter() - t0
-        model_info = {"revision_resolved": getattr(model.config, "_commit_hash", None) or revision,
+        model_info = {"revision_resolved": (model_lock and model_lock.commit) or
+                      getattr(model.config, "_commit_hash", None) or revision,
                       "attn_implementation": getattr(model.config, "_attn_implementation", None),
                       "parameters": sum(p.numel() for p in model.parameters())}
         fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
