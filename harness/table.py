@@ -67,7 +67,8 @@ def average_cell(cells: list[Cell]) -> Cell:
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
                 variant: str = "default") -> Table:
     """records: complete RunRecords of one variant. tasks/models: (name, display) in display order;
-    models seen in records but not listed are appended."""
+    models seen in records but not listed are appended. A task no record of the variant has is no column:
+    a registered task that was not run does not take the Average away from every row."""
     scores: dict = {}
     displays = dict(models)
     for r in records:
@@ -77,6 +78,7 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
         scores.setdefault(r.model["name"], {}).setdefault(r.task["name"], []).append((r.seed, value))
         displays.setdefault(r.model["name"], r.model.get("display_name", r.model["name"]))
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
+    tasks = [(t, d) for t, d in tasks if any(t in per_task for per_task in scores.values())]
     task_names = [t for t, _ in tasks]
     rows = []
     for m in order:
