@@ -56,7 +56,7 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
 
     out = harness("table", "--results", results)
     assert out.returncode == 0, out.stderr
-    assert "| Models | IMDB | FaQuAD-NLI | HateBr | Assin2 | AgNews | Toy | ToyBool | Average |" in out.stdout
+    assert "| Models | Toy | Average |" in out.stdout  # the tasks with records in this variant
     assert "| tiny-llama |" in out.stdout and "| tiny-bert |" in out.stdout
     assert (results / "table-published.md").read_text() == out.stdout
     clean = harness("table", "--results", results, "--protocol", "clean", "--format", "csv")
@@ -74,7 +74,7 @@ def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
     assert len(record.test_labels) == 200 and set(record.test_labels) == {"0", "1"}
     assert 0.0 <= record.protocols["published"].test_accuracy <= 1.0
     table = harness("table", "--results", results)
-    assert "| tiny-bert | – | – | – | **" in table.stdout
+    assert "| Models | Assin2 | Average |" in table.stdout and "| tiny-bert | **" in table.stdout
 
 
 def test_hub_unreachable_model_says_how_to_use_the_mirror(tmp_path):

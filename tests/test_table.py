@@ -36,10 +36,20 @@ def test_several_seeds_bold_only_when_significant():
 
 
 def test_row_missing_a_task_has_no_average_and_protocol_matters():
-    recs = [make_record("imdb", "big", 1, 90.0, clean=88.0)]
+    recs = [make_record("imdb", "big", 1, 90.0, clean=88.0), make_record("assin2", "small", 1, 80.0, clean=79.0)]
     table = tb.build_table(recs, "clean", TASKS, MODELS)
     assert table.rows[0].cells["imdb"].mean == 88.0 and table.rows[0].average is None
     assert tb.build_table([make_record("imdb", "big", 1, 90.0)], "clean", TASKS, MODELS).rows == []
+
+
+def test_a_task_nobody_ran_is_no_column():
+    """A registered task without a record in the variant (a new task, a demo's single task) is left out,
+    so it neither adds an empty column nor takes the Average away from rows that have every other task."""
+    recs = [make_record("imdb", "big", 1, 90.0), make_record("imdb", "small", 1, 80.0)]
+    table = tb.build_table(recs, "published", TASKS, MODELS)
+    assert [c for c, _ in table.columns] == ["imdb", "average"]
+    assert [r.average.mean for r in table.rows] == [90.0, 80.0]
+    assert tb.to_markdown(table).splitlines()[0] == "| Models | IMDB | Average |"
 
 
 def test_published_comparison_flags_outside_ci():
