@@ -116,8 +116,8 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
     datasets.utils.logging.set_verbosity(logging.CRITICAL)  # failures become one UserError line below
     folder = mirror_folder(task, mirror)
     root = mirror_root(mirror) if folder is not None else None
-    if folder is None and embedded.folder_for(task.hub_id) and not hub_check.hub_available():
-        folder, root = embedded.folder_for(task.hub_id), embedded.ROOT  # the package's own copy, the last resort
+    if folder is None and embedded.folder_for(task.hub_id, task.config) and not hub_check.hub_available():
+        folder, root = embedded.folder_for(task.hub_id, task.config), embedded.ROOT  # the package's copy: last resort
     try:
         if folder is not None:
             locked = mirror_lock.verify(root, task.hub_id)  # a changed mirror file stops here

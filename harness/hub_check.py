@@ -93,6 +93,6 @@ def repos_needed(task, model, mirror: str | None) -> list[str]:
     needed = []
     if model.hub_id and not (root is not None and (root / model.hub_id).is_dir()):
         needed.append(model.hub_id)
-    if mirror_folder(task, mirror) is None and embedded.folder_for(task.hub_id) is None:
+    if mirror_folder(task, mirror) is None and embedded.folder_for(task.hub_id, task.config) is None:
         needed.append(task.hub_id)
     return needed

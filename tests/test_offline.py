@@ -267,6 +267,27 @@ def test_prefetch_refuses_offline_mode_and_reports_an_unknown_repo_in_one_line(t
         prefetch.command("assin2", "minilm-l6", str(tmp_path))
 
 
+def test_a_run_reads_the_parquet_branch_layout_prefetch_writes(tmp_path):
+    """refs/convert/parquet holds <config>/<split>/0000.parquet: what prefetch downloads must load."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import toy_rows
+
+    from harness.data import load_raw
+    from harness.registry import parse_task
+
+    for split, n in (("train", 30), ("validation", 10), ("test", 12)):
+        (tmp_path / "o" / "conv" / "default" / split).mkdir(parents=True)
+        pq.write_table(pa.table(toy_rows(n, 1)), tmp_path / "o" / "conv" / "default" / split / "0000.parquet")
+    task = parse_task({"name": "conv", "display_name": "Conv", "hub_id": "o/conv", "revision": "refs/convert/parquet",
+                       "config": "default", "splits": {"train": "train", "validation": "validation", "test": "test"},
+                       "text": {"decoder": "{hypothesis}", "encoder": "{hypothesis}"},
+                       "label": {"column": "label", "names": ["NEG", "POS"]}}, "conv.yaml")
+    raw, source, _ = load_raw(task, mirror=str(tmp_path))
+    assert {k: len(v) for k, v in raw.items()} == {"train": 30, "validation": 10, "test": 12}
+    assert source == str((tmp_path / "o" / "conv").resolve())
+
+
 # ------------------------------------------------------------------ the embedded data
 
 def test_embedded_copy_matches_its_lock_and_carries_its_license():
@@ -275,7 +296,8 @@ def test_embedded_copy_matches_its_lock_and_carries_its_license():
     folder = embedded.folder_for("nilc-nlp/assin")
     assert "Copyright (c) 2016 Erick Rocha Fonseca" in (folder / "LICENSE").read_text()
     assert "MIT" in (folder / "README.md").read_text()
-    assert embedded.folder_for("nilc-nlp/assin2") is None
+    assert embedded.folder_for("nilc-nlp/assin2") is None and embedded.folder_for("nilc-nlp/assin", "full") is None
+    assert embedded.folder_for("nilc-nlp/assin", "ptbr") == folder
 
 
 def test_registered_task_loads_from_the_embedded_copy_when_the_hub_is_off():

@@ -13,10 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 
 
-def folder_for(hub_id: str) -> Path | None:
-    """ROOT/<hub id>/ where the package ships that dataset."""
+def folder_for(hub_id: str, config: str | None = None) -> Path | None:
+    """ROOT/<hub id>/ where the package ships that dataset (and that config of it: only ptbr of ASSIN is here)."""
     folder = ROOT / hub_id
-    return folder if folder.is_dir() and ROOT in folder.resolve().parents else None
+    if not folder.is_dir() or ROOT not in folder.resolve().parents:
+        return None
+    return folder if config is None or (folder / config).is_dir() else None
 
 
 def holds(path: str | Path) -> bool:
