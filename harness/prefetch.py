@@ -111,6 +111,10 @@ def fetch(download: Download, root: Path, report=_report) -> mirror_lock.LockEnt
     missing = [f for f in wanted if not (folder / f).is_file()]
     if missing:
         raise UserError(f"download of '{download.repo}' is incomplete: {missing[0]} is missing")
+    extra = sorted(set(mirror_lock.repo_files(folder)) - set(wanted))
+    if extra:  # a left-over would be loaded with the rest (a second parquet file doubles a split)
+        raise UserError(f"{folder / extra[0]} is not part of '{download.repo}' at {info.sha[:12]} (left from an "
+                        f"earlier download?): remove it and run `harness prefetch` again")
     return mirror_lock.entry_from_folder(folder, download.repo, download.repo_type, download.revision, info.sha)
 
 

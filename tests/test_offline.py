@@ -252,6 +252,21 @@ def test_prefetch_calls_the_library_with_the_resolved_commit_and_writes_the_lock
     assert "--mirror" in capsys.readouterr().out
 
 
+def test_prefetch_refuses_a_left_over_file_it_did_not_download(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    fake = FakeHub({"nilc-nlp/assin2": ("c" * 40, ["README.md", "data/train-00000-of-00001.parquet"])})
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda api, *a, **kw: fake.repo_info(api, *a, **kw))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
+    old = tmp_path / "nilc-nlp" / "assin2" / "data" / "train-old.parquet"
+    old.parent.mkdir(parents=True)
+    old.write_text("an earlier revision's file")
+    download = prefetch.Download("nilc-nlp/assin2", "dataset", None, "task assin2")
+    with pytest.raises(UserError, match=r"train-old\.parquet is not part of 'nilc-nlp/assin2' at cccccccccccc"):
+        prefetch.prefetch([download], tmp_path)
+    assert not (tmp_path / mirror_lock.LOCK_NAME).exists()
+
+
 def test_prefetch_refuses_offline_mode_and_reports_an_unknown_repo_in_one_line(tmp_path, monkeypatch):
     import huggingface_hub
 
