@@ -37,7 +37,7 @@ def cmd_list(args, argv) -> int:
         rev = f" @ {t.revision}" if t.revision else ""
         val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
             if t.validation_from_train else "no validation"
-        print(f"  {t.name:<12} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
+        print(f"  {t.name:<15} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
@@ -57,6 +57,9 @@ def cmd_run(args, argv) -> int:
     check_limit(args.limit)
     results = _results_dir(args)
     check_writable(results)
+    from .hub_check import repos_needed, require_hub
+
+    require_hub(repos_needed(task, model, args.mirror))  # an unreachable hub: one line now, not 50 s of retries
     if args.processes is not None:
         return _launch_data_parallel(args.processes, argv)
     return 1 if sum(not _run_seed(task, model, cfg, seed, args, results) for seed in seeds) else 0
@@ -231,8 +234,23 @@ def cmd_plot(args, argv) -> int:
     return 0
 
 
+def cmd_demo(args, argv) -> int:
+    from .demo import DemoSettings, run
+
+    given = {k: v for k, v in (("limit", args.limit), ("epochs", args.epochs), ("results", args.results))
+             if v is not None}
+    return run(DemoSettings(**given), main)
+
+
+def cmd_prefetch(args, argv) -> int:
+    from .hub import MIRROR_ENV
+    from .prefetch import command
+
+    return command(args.tasks, args.models, args.mirror or os.environ.get(MIRROR_ENV))
+
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch}
 
 
 def _on_sigterm(signum, frame):

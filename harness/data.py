@@ -26,7 +26,7 @@ class TaskData:
     """Everything the routine needs from the data side, with its provenance."""
     splits: dict[str, EncodedSplit]  # "train", "test", and "validation" where the task has one
     carved: dict[str, np.ndarray] | None  # where validation is carved: train indices for "train" and "validation"
-    source: str  # "hub" or the mirror folder
+    source: str  # "hub", the mirror folder, or "embedded" (the package's own copy)
     revision: str | None
     fingerprint: str  # the tokenization cache key
     cache_hit: bool

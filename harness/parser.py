@@ -50,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="the registered tasks and models, with their hub ids")
 
+    p = sub.add_parser("demo", help="fine-tune MiniLM-L6 on the ASSIN PT-BR data shipped in the package, with no "
+                                    "network, in a few minutes on CPU; ends with the table and the plot")
+    p.add_argument("--limit", type=int, help="a class-stratified subset of N examples per split (default: all)")
+    p.add_argument("--epochs", type=int, help="(default 2; the recipe has 3)")
+    p.add_argument("--results", help="results folder (default ./results-demo, apart from real results)")
+
+    p = sub.add_parser("prefetch", help="download datasets and models into a mirror folder, with a lock file, "
+                                        "for runs without network (--mirror DIR)")
+    p.add_argument("--tasks", help="comma-separated (default: every registered task)")
+    p.add_argument("--models", help="comma-separated (default: every registered model)")
+    p.add_argument("--mirror", help="the mirror folder to fill (or $HARNESS_MIRROR); created if missing")
+
     _add_run(sub)
     _add_sweep(sub)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import models, pooled_layer, scores
+from . import mirror_lock, models, pooled_layer, scores
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
 from .errors import RunFailed, UserError
@@ -273,6 +273,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
 
     t0 = time.perf_counter()
     where, revision = models.model_location(model_spec, mirror)
+    model_lock = mirror_lock.verify_location(where, model_spec.hub_id)  # a mirror folder with a lock: checked
     tokenizer = models.load_tokenizer(model_spec, where, revision, trust)
     mconf = models.load_config(model_spec, where, revision, trust)
     t_model_meta = time.perf_counter() - t0
@@ -294,7 +295,8 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
                               checkpoint_dir=checkpoint_dir, log=log))
-        loaded = {"revision_resolved": getattr(model.config, "_commit_hash", None) or revision,
+        loaded = {"revision_resolved": (model_lock and model_lock.commit)
+                  or getattr(model.config, "_commit_hash", None) or revision,
                   "attn_implementation": getattr(model.config, "_attn_implementation", None),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "last_layer": "pooled" if pooled_layer.is_installed(model) else "full"}

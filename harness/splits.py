@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import embedded, hub_check, mirror_lock
 from .errors import UserError, short
-from .hub import MIRROR_ENV, mirror_entry
+from .hub import MIRROR_ENV, mirror_entry, mirror_root
 from .registry import TaskSpec
 
 
@@ -55,7 +56,8 @@ class EncodedSplit:
 # ---------------------------------------------------------------- loading
 
 def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSplit], str, str | None]:
-    """Returns role -> RawSplit, the source ("hub" or folder) and the resolved revision."""
+    """Returns role -> RawSplit, the source ("hub", the mirror folder or "embedded") and the resolved revision
+    (the locked commit for a mirror with a lock, else a content hash of the folder)."""
     import logging
 
     import datasets
@@ -63,11 +65,16 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
     datasets.disable_progress_bars()
     datasets.utils.logging.set_verbosity(logging.CRITICAL)  # failures become one UserError line below
     folder = mirror_entry(mirror, task.hub_id, f"task {task.name}")
+    root = mirror_root(mirror) if folder is not None else None
+    if folder is None and embedded.folder_for(task.hub_id, task.config) and not hub_check.hub_available():
+        folder, root = embedded.folder_for(task.hub_id, task.config), embedded.ROOT  # the package's copy: last resort
     try:
         if folder is not None:
+            locked = mirror_lock.verify(root, task.hub_id)  # a changed mirror file stops here
             data_dir = task.config if task.config and (folder / task.config).is_dir() else None
             ds = datasets.load_dataset(str(folder), data_dir=data_dir)
-            source, revision = str(folder), _folder_revision(folder)
+            source = "embedded" if embedded.holds(folder) else str(folder)
+            revision = (locked and locked.commit) or _folder_revision(folder)
         else:
             ds = datasets.load_dataset(task.hub_id, task.config, revision=task.revision)
             source, revision = "hub", _hub_revision(task)

@@ -169,7 +169,10 @@ def _last_line(log: Path) -> str:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no log"
-    return short(lines[-1]) if lines else "no output"
+    if not lines:
+        return "no output"
+    # harness's own errors are one line by design and end with the advice: keep them whole
+    return lines[-1] if lines[-1].startswith("harness: ") else short(lines[-1])
 
 
 SWEEP_FILE_FIELDS = {"tasks", "models", "seeds", "limit", "mirror", "executor", "jobs", "settings", "slurm"}

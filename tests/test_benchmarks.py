@@ -45,3 +45,17 @@ def test_vs_seed_smoke(assin2_mirror, tmp_path):
 def test_gpu_throughput_concurrency_mode(tmp_path):
     rows = gpu_throughput_tiny(tmp_path, "--concurrency", "1,2")["concurrency"]
     assert [r["k"] for r in rows] == [1, 2] and len(rows[1]["per_cell"]) == 2 and rows[0]["gain"] == 1.0
+
+
+def test_first_minute_hub_part_smoke():
+    """benchmarks/first_minute.py --only hub, against a closed local port (never the real hub)."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, str(BENCH / "first_minute.py"), "--only", "hub"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "hub unreachable: exit 2 after" in proc.stdout and "1 line(s) on stderr" in proc.stdout
