@@ -33,15 +33,24 @@ def cmd_list(args, argv) -> int:
     tasks, models = load_tasks(), load_models()
     print("Tasks:")
     for t in tasks.values():
-        rev = f" @ {t.revision}" if t.revision else ""
         val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
             if t.validation_from_train else "no validation"
-        print(f"  {t.name:<12} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
+        print(f"  {t.name:<12} {t.display_name:<12} {t.hub_id} {_pin(t.revision)}  [{t.label.num_classes} classes, "
+              f"{val}]")
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
-        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{alias}")
+        pin = f" {_pin(m.revision)}" if m.hub_id else ""
+        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
     return 0
+
+
+def _pin(revision: str | None) -> str:
+    from .registry import is_commit
+
+    if is_commit(revision):
+        return f"@ {revision[:12]} (pinned)"
+    return f"@ {revision} (unpinned)" if revision else "(unpinned)"
 
 
 def cmd_run(args, argv) -> int:
@@ -58,12 +67,13 @@ def cmd_run(args, argv) -> int:
     check_writable(results)
     if args.processes is not None:
         return _launch_data_parallel(args.processes, argv)
-    return 1 if sum(not _run_seed(task, model, cfg, seed, args, results) for seed in seeds) else 0
+    return 1 if sum(not _run_seed(task, model, cfg, seed, args, results, argv) for seed in seeds) else 0
 
 
-def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
+def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
     """One seed of `harness run`: train, write the record (rank 0), print the headline. False if it failed."""
     from . import distributed
+    from .provenance import command_line
     from .record import failure_record
     from .routine import run_cell
     from .store import checkpoint_dir, variant_of, write_record
@@ -76,10 +86,13 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
                           checkpoint_dir=checkpoints)
     except RunFailed as exc:
         if distributed.is_main():
-            path = write_record(results, failure_record(task, model, cfg, seed, args.limit, str(exc)))
+            failed = failure_record(task, model, cfg, seed, args.limit, str(exc))
+            failed.command_line = command_line(argv)
+            path = write_record(results, failed)
             print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
         return False
     if distributed.is_main():  # rank 0 writes the record
+        record.command_line = command_line(argv)
         path = write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
