@@ -43,9 +43,25 @@ class Table:
     marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied"
 
 
+@dataclass(frozen=True)
+class SeedScore:
+    """One seed's number for one (variant, model, task): what a table is built from."""
+    variant: str
+    model: str
+    model_display: str
+    task: str
+    seed: int
+    value: float  # in %
+
+
 def record_score(record, protocol: str) -> float | None:
     result = record.protocols.get(protocol)
     return None if result is None else 100.0 * result.test_accuracy
+
+
+def seed_scores(records, protocol: str) -> list[SeedScore]:
+    return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value)
+            for r in records if (value := record_score(r, protocol)) is not None]
 
 
 def cell_of(pairs: list[tuple[int, float]]) -> Score:
@@ -68,14 +84,17 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
                 variant: str = "default") -> Table:
     """records: complete RunRecords of one variant. tasks/models: (name, display) in display order;
     models seen in records but not listed are appended."""
+    return table_of(seed_scores(records, protocol), protocol, tasks, models, variant)
+
+
+def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str, str]],
+             models: list[tuple[str, str]], variant: str = "default") -> Table:
+    """The table of one variant from its per-seed scores (records, or a results DataFrame: harness/results.py)."""
     scores: dict = {}
     displays = dict(models)
-    for r in records:
-        value = record_score(r, protocol)
-        if value is None:
-            continue
-        scores.setdefault(r.model.name, {}).setdefault(r.task.name, []).append((r.seed, value))
-        displays.setdefault(r.model.name, r.model.display_name)
+    for s in seed_values:
+        scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value))
+        displays.setdefault(s.model, s.model_display)
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
     task_names = [t for t, _ in tasks]
     rows = []
@@ -224,9 +243,15 @@ EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}
 def render(records, protocol: str, fmt: str, variants: list[str], tasks: list[tuple[str, str]],
            models: list[tuple[str, str]], published: dict) -> str:
     """The text of `harness table` in one format: one table per variant (records: complete ones)."""
+    return render_scores(seed_scores(records, protocol), protocol, fmt, variants, tasks, models, published)
+
+
+def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, variants: list[str],
+                  tasks: list[tuple[str, str]], models: list[tuple[str, str]], published: dict) -> str:
+    """render() from per-seed scores."""
     parts, blobs = [], []
     for v in variants:
-        table = build_table([r for r in records if r.variant == v], protocol, tasks, models, v)
+        table = table_of([s for s in seed_values if s.variant == v], protocol, tasks, models, v)
         cmp_rows = published_rows(table, published)
         if fmt == "markdown":
             section = f"## Variant `{v}`, protocol `{protocol}`\n\n{to_markdown(table)}\n\n{legend(table)}\n"
