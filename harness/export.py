@@ -165,12 +165,24 @@ def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> t
     if metric == "macro_f1":
         from scipy.stats import bootstrap
 
-        from .scores import macro_f1
-
-        k = int(max(pred.max(), gold.max())) + 1  # classes absent from both are left out by macro_f1 anyway
-        res = bootstrap((pred, gold), lambda p, g: macro_f1(p, g, k), paired=True, vectorized=False,
-                        n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", confidence_level=CONFIDENCE,
-                        rng=np.random.default_rng(0))
+        k = int(max(pred.max(), gold.max())) + 1  # classes absent from both are left out anyway
+        res = bootstrap((pred, gold), lambda p, g, axis=-1: macro_f1_batched(p, g, k, axis), paired=True,
+                        vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                        confidence_level=CONFIDENCE, rng=np.random.default_rng(0))
         return (float(res.confidence_interval.low), float(res.confidence_interval.high),
                 f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
     return None, None, f"none: no interval for {metric}"
+
+
+def macro_f1_batched(pred: np.ndarray, gold: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
+    """scores.macro_f1 over the last axis of many resamples at once (a class absent from both gold and
+    predictions is left out): the bootstrap's 1000 resamples in one pass instead of 1000 calls."""
+    f1s, present = [], []
+    for c in range(k):
+        tp = np.sum((pred == c) & (gold == c), axis=axis)
+        wrong = np.sum((pred == c) != (gold == c), axis=axis)  # false positives + false negatives
+        denom = 2 * tp + wrong
+        f1s.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+        present.append(denom > 0)
+    f1s, present = np.stack(f1s), np.stack(present)
+    return (f1s * present).sum(axis=0) / np.maximum(present.sum(axis=0), 1)

@@ -38,6 +38,9 @@ def push_files(repo: str, files: dict[str, str], repo_type: str = "model") -> st
 
 
 def _upload(repo: str, call) -> str:
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # its "Retrying in 4s" lines would break the one-line contract
     try:
         result = call()
     except Exception as exc:  # offline, unreachable, 401/403/404: all end the same way for the user
