@@ -1,7 +1,7 @@
 """Fingerprints of weight files: a SHA-256 of their bytes, computed once per file and cached.
 
 The cache (<cache root>/fingerprints.json, beside the tokenization cache) is keyed by the file's
-resolved path, size and modification time: hashing a 2 GB model takes seconds, looking it up none.
+resolved path, size and modification time: hashing reads every byte of the weights, a lookup none.
 A file rewritten in place gets a new mtime and is hashed again.
 """
 from __future__ import annotations

@@ -102,7 +102,8 @@ def test_a_run_records_its_provenance(toy_env, tiny_encoder, capsys):
     assert d["max_length"] is None and d["max_length_used"] == 512 and d["metrics"] == ["accuracy", "macro_f1"]
     m = raw["model"]
     weights = hashlib.sha256((tiny_encoder / "model.safetensors").read_bytes()).hexdigest()
-    assert m["weights_fingerprint"] == "sha256:" + hashlib.sha256(f"model.safetensors\0{weights}\n".encode()).hexdigest()
+    combined = hashlib.sha256(f"model.safetensors\0{weights}\n".encode()).hexdigest()
+    assert m["weights_fingerprint"] == "sha256:" + combined
     assert m["revision_requested"] is None and m["revision_resolved"] is None and m["package"] is None
     assert raw["task"]["revision_resolved"].startswith("sha256:")  # the mirror's data fingerprint
 
