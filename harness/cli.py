@@ -34,15 +34,24 @@ def cmd_list(args, argv) -> int:
     tasks, models = load_tasks(), load_models()
     print("Tasks:")
     for t in tasks.values():
-        rev = f" @ {t.revision}" if t.revision else ""
         val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
             if t.validation_from_train else "no validation"
-        print(f"  {t.name:<15} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
+        print(f"  {t.name:<15} {t.display_name:<12} {t.hub_id} {_pin(t.revision)}  [{t.label.num_classes} classes, "
+              f"{val}]")
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
-        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{alias}")
+        pin = f" {_pin(m.revision)}" if m.hub_id else ""
+        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
     return 0
+
+
+def _pin(revision: str | None) -> str:
+    from .registry import is_commit
+
+    if is_commit(revision):
+        return f"@ {revision[:12]} (pinned)"
+    return f"@ {revision} (unpinned)" if revision else "(unpinned)"
 
 
 def cmd_run(args, argv) -> int:
@@ -62,12 +71,13 @@ def cmd_run(args, argv) -> int:
     require_hub(repos_needed(task, model, args.mirror))  # an unreachable hub: one line now, not 50 s of retries
     if args.processes is not None:
         return _launch_data_parallel(args.processes, argv)
-    return 1 if sum(not _run_seed(task, model, cfg, seed, args, results) for seed in seeds) else 0
+    return 1 if sum(not _run_seed(task, model, cfg, seed, args, results, argv) for seed in seeds) else 0
 
 
-def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
+def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
     """One seed of `harness run`: train, write the record (rank 0), print the headline. False if it failed."""
     from . import distributed
+    from .provenance import command_line
     from .record import failure_record
     from .routine import run_cell
     from .store import checkpoint_dir, variant_of, write_record
@@ -80,10 +90,13 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
                           checkpoint_dir=checkpoints)
     except RunFailed as exc:
         if distributed.is_main():
-            path = write_record(results, failure_record(task, model, cfg, seed, args.limit, str(exc)))
+            failed = failure_record(task, model, cfg, seed, args.limit, str(exc))
+            failed.command_line = command_line(argv)
+            path = write_record(results, failed)
             print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
         return False
     if distributed.is_main():  # rank 0 writes the record
+        record.command_line = command_line(argv)
         path = write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
@@ -143,13 +156,13 @@ def _table_axes():
 
 
 def cmd_table(args, argv) -> int:
+    from . import results as results_api
     from . import table_files
     from .files import write_atomic
-    from .table import render
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    text = render([r for r in records if r.variant in variants], args.protocol, args.format, *_table_axes())
+    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, *_table_axes())
     if args.format == "markdown":
         text += f"\n{table_files.footer(records, args.variant)}\n"
     out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
@@ -221,14 +234,18 @@ def cmd_sweep(args, argv) -> int:
 
 
 def cmd_plot(args, argv) -> int:
+    from . import mixing
     from .plot import plot_table
+    from .results import frame
     from .table import build_table
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
     task_cols, model_rows, published = _table_axes()
     variant = variants[0]
-    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant)
+    records = [r for r in records if r.variant == variant]
+    mixing.check(frame(records))
+    table = build_table(records, args.protocol, task_cols, model_rows, variant)
     out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"
     print(plot_table(table, published, out))
     return 0
@@ -249,8 +266,14 @@ def cmd_prefetch(args, argv) -> int:
     return command(args.tasks, args.models, args.mirror or os.environ.get(MIRROR_ENV))
 
 
+def cmd_export(args, argv) -> int:
+    from .export_command import run
+
+    return run(args, _results_dir(args))
+
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch}
+            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export}
 
 
 def _on_sigterm(signum, frame):

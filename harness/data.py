@@ -16,7 +16,7 @@ import numpy as np
 
 from .files import write_atomic
 from .registry import TaskSpec
-from .splits import EncodedSplit, RawSplit, apply_limit, carve_validation, load_raw
+from .splits import LIMIT_SEED, EncodedSplit, RawSplit, apply_limit, carve_validation, load_raw
 
 CACHE_ENV = "HARNESS_CACHE"
 
@@ -31,6 +31,7 @@ class TaskData:
     fingerprint: str  # the tokenization cache key
     cache_hit: bool
     timings: dict[str, float] = field(default_factory=dict)
+    max_length: int | None = None  # the truncation length used (the task's, else the tokenizer's and model's limit)
 
 
 # ---------------------------------------------------------------- formatting and tokenizing
@@ -103,7 +104,7 @@ def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None
     t0 = time.perf_counter()
     raw, source, revision = load_raw(task, mirror)
     full_train = len(raw["train"])
-    raw = apply_limit(raw, limit, seed=0)  # the subset is part of the data, not of the run seed
+    raw = apply_limit(raw, limit, seed=LIMIT_SEED)  # the subset is part of the data, not of the run seed
     carved = None
     if "validation" not in raw and task.validation_from_train:
         size = task.validation_from_train["size"]
@@ -143,7 +144,7 @@ def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None
                 pass  # a read-only cache costs speed, not correctness
     t_tok = time.perf_counter() - t0
     return TaskData(splits=splits, carved=carved, source=source, revision=revision, fingerprint=key,
-                    cache_hit=hit, timings={"load_s": t_load, "tokenize_s": t_tok})
+                    cache_hit=hit, timings={"load_s": t_load, "tokenize_s": t_tok}, max_length=max_length)
 
 
 def _model_max_length(tokenizer, max_positions: int | None) -> int:

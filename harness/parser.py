@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
 
+    p = sub.add_parser("export", help="results in the Hub's formats (model-index, .eval_results) or as JSON lines")
+    p.add_argument("--format", required=True, choices=["model-index", "eval-results", "jsonl"],
+                   help="model-index: model card metadata; eval-results: .eval_results/<task>.yaml files; "
+                        "jsonl: one line per record and metric with a 95%% interval")
+    p.add_argument("--model", help="the model to export (required for model-index and eval-results)")
+    p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL)
+    p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--output", help="file (folder for eval-results) to write (default: under <results>/export/)")
+    p.add_argument("--push", metavar="REPO", help="also upload to this Hub repository (a model repo; a dataset repo "
+                                                  "for jsonl), with the token in $HF_TOKEN; nothing is uploaded "
+                                                  "without it")
+
     p = sub.add_parser("compare", help="is A better than B on one task? seed-aware test, and McNemar per checkpoint")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))

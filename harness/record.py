@@ -3,16 +3,29 @@
 A run that fails (divergence, out of memory at micro-batch 1) writes a record with status "failed"
 and the reason; `harness table` skips and reports those. Where records live and how they are
 written and found: harness/store.py.
+
+Schema versions. 2 (this one) adds the provenance needed to redo a run and to trust a table pooled
+from many: the task definition as used, the command line, the settings as resolved, the model's
+revision, package and weight fingerprint, and how the --limit subset was drawn. Version 1 records
+are read through migrate_v1() (in memory; the file is left as it is), with what they lack marked
+unknown: UNKNOWN in text fields, None in structured ones, and migrated_from = 1. A record newer than
+this harness is refused with NewerSchema (harness table warns once, naming the file, and skips it).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
 import typing
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UNKNOWN = "unknown"  # a text field a migrated older record cannot fill
+
+
+class NewerSchema(ValueError):
+    """A record written by a newer harness: its fields may mean things this one does not know."""
 
 
 @dataclass
@@ -61,40 +74,51 @@ class ProtocolResult:
 
 @dataclass
 class TaskInfo:
-    name: str
-    display_name: str
-    hub_id: str
+    name: str  # the registry name (tasks/<name>.yaml)
+    display_name: str  # the column header in tables
+    hub_id: str  # the dataset's hub id ("owner/name"); also its folder under a mirror
     revision_requested: str | None = None  # the registry's revision (None: the default branch)
-    revision_resolved: str | None = None  # the hub commit, or "sha256:..." of a mirror folder's files
+    # The data fingerprint: the hub commit, or "sha256:..." of a mirror folder's files (names and bytes).
+    revision_resolved: str | None = None
     source: str | None = None  # "hub" or the mirror folder
+    # The task as used (provenance.task_definition): type, hub id / config / revision, splits, templates per
+    # family, label column / names / map, max_length declared and used, validation carve (size, seed), metrics.
+    # None: unknown (a migrated v1 record).
+    definition: dict | None = None
 
 
 @dataclass
 class ModelInfo:
-    name: str
-    display_name: str
+    name: str  # the registry name, or a slug of a local folder's name
+    display_name: str  # the row header in tables
     family: str  # "decoder" or "encoder"
-    source: str  # hub id, folder or package:<name>
-    location: str | None = None  # what was loaded: hub id or folder
-    revision_resolved: str | None = None
-    attn_implementation: str | None = None
-    parameters: int | None = None
+    source: str  # hub id, folder or package:<module>
+    location: str | None = None  # what was loaded: hub id or folder (a mirror's, a package's or the user's)
+    revision_resolved: str | None = None  # the 40-hex hub commit that was loaded; None where there is none (folders)
+    attn_implementation: str | None = None  # as the loaded model reports it
+    parameters: int | None = None  # with the new classification head
     last_layer: str | None = None  # "pooled": the exact shortcut of pooled_layer.py ran; "full": it did not
+    revision_requested: str | None = None  # the registry's revision (None: unpinned, the default branch)
+    package: str | None = None  # package models: the installed distribution (pip name) that ships the weights
+    package_version: str | None = None  # ... and its version
+    # "sha256:..." over the weight files that were loaded (fingerprint.py: safetensors, else pytorch_model*.bin);
+    # None where they were not read (a failed run) or not on disk (a hub model outside the local cache).
+    weights_fingerprint: str | None = None
 
 
 @dataclass
 class Timings:
     load_s: float  # data, tokenizer, config and model loading
-    tokenize_s: float
-    train_s: float
-    eval_s: float
-    total_s: float
+    tokenize_s: float  # formatting and tokenizing (near 0 on a cache hit)
+    train_s: float  # training steps, all fits
+    eval_s: float  # validation and test evaluations, all fits
+    total_s: float  # the whole cell, wall time
 
 
 @dataclass
 class Tokens:
-    train_real: int
-    train_processed: int
+    train_real: int  # non-pad tokens in training batches, all fits
+    train_processed: int  # tokens incl. padding
     eval_real: int
     eval_processed: int
     padding_efficiency: float | None  # train_real / train_processed
@@ -108,49 +132,67 @@ class PeakMemory:
 
 @dataclass
 class HarnessInfo:
-    version: str
+    version: str  # the package version
     git_commit: str | None  # None outside a git checkout
-    git_dirty: bool | None
+    git_dirty: bool | None  # tracked files modified at run time
 
 
 @dataclass
 class DataCache:
     fingerprint: str  # the tokenization cache key (texts, tokenizer, max_length)
-    hit: bool
+    hit: bool  # whether the tokenized data came from the cache
+
+
+@dataclass
+class SubsetInfo:
+    """How a --limit run drew its examples (splits.apply_limit)."""
+    examples_per_split: int  # N: splits larger than N are cut to N
+    seed: int | None  # the subset's seed (fixed: splits.LIMIT_SEED); None: unknown (a migrated v1 record)
+    method: str  # splits.LIMIT_METHOD; UNKNOWN in a migrated v1 record
 
 
 @dataclass
 class RunRecord:
-    schema_version: int
+    schema_version: int  # SCHEMA_VERSION (a migrated record says 2 and keeps migrated_from)
     status: str  # "complete" or "failed"
     created_at: str  # ISO 8601, UTC
     task: TaskInfo
     model: ModelInfo
     variant: str  # "default" or the slug of overrides / limit (store.variant_of)
-    seed: int
-    hyperparameters: dict  # the full run config
+    seed: int  # the run seed: classification-head initialisation and data order
+    hyperparameters: dict  # the full run config as given ("auto" left as is; see settings)
     overrides: dict  # the fields that differ from the registered recipe
     limit: int | None  # --limit: examples per split, stratified; None = full data
-    dataset_sizes: dict  # role -> examples, as loaded (after --limit)
+    dataset_sizes: dict  # role -> examples, as loaded (after --limit); "carved_validation" where carved
     test_labels: str  # gold class id per test example, same encoding as test_predictions
-    fits: list[Fit]
+    fits: list[Fit]  # one per training (see Fit)
     protocols: dict[str, ProtocolResult | None]  # "published" / "clean"
     timings: Timings | None  # None for failed runs
-    tokens: Tokens | None
-    peak_memory: PeakMemory | None
+    tokens: Tokens | None  # None for failed runs
+    peak_memory: PeakMemory | None  # None for failed runs
     device: str  # GPU name, or "cpu: <model name> (<n> threads)"
     packages: dict  # name -> version
     harness: HarnessInfo
-    data_cache: DataCache | None
+    data_cache: DataCache | None  # None for failed runs
     failure: str | None = None  # the reason, for status "failed"
-    precision: str | None = None  # as resolved on the device: "fp32" or "bf16" (autocast); None in older records
-    device_type: str | None = None  # "cpu" or "cuda"; None in older records
+    precision: str | None = None  # as resolved on the device: "fp32" or "bf16" (autocast); None: unknown (older)
+    device_type: str | None = None  # "cpu" or "cuda"; None: unknown (older records)
+    command_line: list[str] | None = None  # ["harness", "run", ...] as typed, secrets masked; None: unknown or
+    # not run from the command line
+    # The run config as it ran (provenance.resolved_settings): device, precision, threads, micro-batch size and
+    # attention implementation resolved, plus "processes"; None: unknown (failed runs, migrated v1 records).
+    settings: dict | None = None
+    subset: SubsetInfo | None = None  # how the --limit subset was drawn; None: full data
+    migrated_from: int | None = None  # the schema version of the file, where it was migrated on reading
 
 
 # ------------------------------------------------------------------ (de)serialisation
 
 def to_json(record: RunRecord) -> str:
-    return json.dumps(dataclasses.asdict(record), indent=1, ensure_ascii=False, sort_keys=False)
+    """The record's JSON, with every secret masked (redact.py): nothing the environment knows leaks into it."""
+    from .redact import scrub
+
+    return json.dumps(scrub(dataclasses.asdict(record)), indent=1, ensure_ascii=False, sort_keys=False)
 
 
 def _build(cls, data, where: str):
@@ -199,10 +241,37 @@ def from_dict(data) -> RunRecord:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION} (written by another harness version; "
-                         f"rerun the cell)")
+    if version == 1:
+        data = migrate_v1(data)
+    elif isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise NewerSchema(f"schema_version {version} is newer than this harness reads ({SCHEMA_VERSION}): "
+                          f"upgrade poeta-harness to read it")
+    elif version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version!r} is not one this harness reads (1 to {SCHEMA_VERSION}); "
+                         f"rerun the cell")
     return _build(RunRecord, data, "record")
+
+
+def migrate_v1(data: dict) -> dict:
+    """A version 1 record as a version 2 dict (a copy; the input is not changed). Version 1 has everything but
+    the provenance fields: those are marked unknown, and migrated_from = 1 says the record was migrated."""
+    out = copy.deepcopy(data)
+    out["schema_version"] = SCHEMA_VERSION
+    out["migrated_from"] = 1
+    model = out.get("model")
+    if isinstance(model, dict):
+        for key in ("revision_requested", "weights_fingerprint"):
+            model.setdefault(key, UNKNOWN)
+        if str(model.get("source", "")).startswith("package:"):  # v1 names the module, not the distribution
+            model.setdefault("package", UNKNOWN)
+            model.setdefault("package_version", UNKNOWN)
+    if isinstance(out.get("limit"), int):
+        out.setdefault("subset", {"examples_per_split": out["limit"], "seed": None, "method": UNKNOWN})
+    # Left absent, so None (unknown): task.definition, command_line, settings; precision and device_type
+    # where a v1 record predates them.
+    # Issue 13's metric upgrade (v1 SplitMetrics / ProtocolResult -> metric mappings) plugs in here:
+    # out = upgrade_metrics(out)
+    return out
 
 
 # ------------------------------------------------------------------ building records
@@ -215,12 +284,12 @@ def _now() -> str:
 
 def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data, fits: list[Fit], location: str,
                    loaded: dict, device, precision: str, load_s: float, total_s: float) -> RunRecord:
-    """The record of a complete run. loaded: what the model load revealed (revision_resolved,
-    attn_implementation, parameters, last_layer)."""
+    """The record of a complete run. loaded: what the model load revealed (attn_implementation, parameters,
+    last_layer, and provenance.model_provenance: revisions, package, weights fingerprint)."""
     import resource
 
     from . import scores
-    from .provenance import device_name, harness_git, package_versions
+    from .provenance import device_name, harness_git, package_versions, resolved_settings, task_definition
     from .store import variant_of
 
     train_real = sum(f.train_tokens_real for f in fits)
@@ -239,7 +308,8 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
-                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source),
+                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source,
+                      definition=task_definition(task, data.max_length)),
         model=ModelInfo(name=model_spec.name, display_name=model_spec.display_name, family=model_spec.family,
                         source=model_spec.source, location=location, **loaded),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
@@ -254,22 +324,34 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
         peak_memory=peak, device=(f"{world} x " if world > 1 else "") + device_name(device),
         packages=package_versions(), harness=HarnessInfo(**harness_git()),
         data_cache=DataCache(fingerprint=data.fingerprint, hit=data.cache_hit), precision=precision,
-        device_type=device.type)
+        device_type=device.type, subset=subset_info(limit),
+        settings=resolved_settings(cfg, device=device, precision=precision, processes=world,
+                                   attn_implementation=loaded.get("attn_implementation")))
 
 
 def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) -> RunRecord:
     """The record of a run that could not give an honest number; the table skips and reports it."""
-    from .provenance import harness_git, package_versions
+    from .provenance import harness_git, package_distribution, package_versions, task_definition
     from .store import variant_of
 
+    package, version = package_distribution(model.package) if model.package else (None, None)
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="failed", created_at=_now(),
-        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id),
-        model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source),
+        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
+                      revision_requested=task.revision, definition=task_definition(task, None)),
+        model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source,
+                        revision_requested=model.revision, package=package, package_version=version),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes={}, test_labels="", fits=[],
         protocols={"published": None, "clean": None}, timings=None, tokens=None, peak_memory=None, device="",
-        packages=package_versions(), harness=HarnessInfo(**harness_git()), data_cache=None, failure=reason)
+        packages=package_versions(), harness=HarnessInfo(**harness_git()), data_cache=None, failure=reason,
+        subset=subset_info(limit))
+
+
+def subset_info(limit: int | None) -> SubsetInfo | None:
+    from .splits import LIMIT_METHOD, LIMIT_SEED
+
+    return None if limit is None else SubsetInfo(examples_per_split=limit, seed=LIMIT_SEED, method=LIMIT_METHOD)
 
 
 def _world() -> int:

@@ -21,6 +21,22 @@ FAMILIES = ("decoder", "encoder")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SPECIAL_FIELDS = {"bos", "eos"}
+# A pinned revision is a full commit; a ref (a branch the hub moves) is allowed but leaves the entry unpinned.
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_KNOWN_REF = re.compile(r"^(main|refs/convert/parquet|refs/convert/duckdb|refs/pr/[0-9]+)$")
+
+
+def is_commit(revision: str | None) -> bool:
+    """True for a full 40-hex commit: the only revision that names one fixed state of a repository."""
+    return bool(revision) and bool(_COMMIT.match(revision))
+
+
+def check_revision(revision: str | None, where: str) -> str | None:
+    if revision is None or is_commit(revision) or _KNOWN_REF.match(revision):
+        return revision
+    hint = " (give all 40 hex digits of the commit)" if re.fullmatch(r"[0-9a-fA-F]{4,39}", revision) else ""
+    raise UserError(f"{where}: field 'revision' must be a 40-hex commit or one of main, refs/convert/parquet, "
+                    f"refs/convert/duckdb, refs/pr/<n>; got {revision!r}{hint}")
 
 
 def registry_root() -> Path:
@@ -205,7 +221,8 @@ def parse_task(data, source: str) -> TaskSpec:
             raise UserError(f"{source}: field 'published.{k}' must be a number, got {v!r}")
 
     return TaskSpec(name=name, display_name=f.get("display_name", str), hub_id=hub_id,
-                    revision=f.get("revision", str, required=False), config=f.get("config", str, required=False),
+                    revision=check_revision(f.get("revision", str, required=False), source),
+                    config=f.get("config", str, required=False),
                     splits=splits, decoder_template=decoder, encoder_templates=encoder, label=label,
                     max_length=max_length, validation_from_train=carve,
                     published={str(k): float(v) for k, v in published.items()}, sizes=sizes,
@@ -227,8 +244,11 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
     hub_id = f.get("hub_id", str, required=False)
     if hub_id and (not _HUB_ID.match(hub_id) or ".." in hub_id):
         raise UserError(f"{where}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
+    revision = check_revision(f.get("revision", str, required=False), where)
+    if revision and not hub_id:
+        raise UserError(f"{where}: field 'revision' applies to hub models only (a package is pinned by its version)")
     return ModelSpec(name=name, display_name=f.get("display_name", str), family=family, hub_id=hub_id,
-                     revision=f.get("revision", str, required=False), path=f.get("path", str, required=False),
+                     revision=revision, path=f.get("path", str, required=False),
                      package=f.get("package", str, required=False), extra=f.get("extra", str, required=False),
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
                      trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False))

@@ -21,6 +21,7 @@ from . import mirror_lock, models, pooled_layer, scores
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
 from .errors import RunFailed, UserError
+from .provenance import model_provenance
 from .record import EpochMetrics, Fit, RunRecord, SplitMetrics, success_record
 from .registry import ModelSpec, TaskSpec
 from .splits import EncodedSplit
@@ -295,11 +296,11 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
                               checkpoint_dir=checkpoint_dir, log=log))
-        loaded = {"revision_resolved": (model_lock and model_lock.commit)
-                  or getattr(model.config, "_commit_hash", None) or revision,
-                  "attn_implementation": getattr(model.config, "_attn_implementation", None),
+        loaded = {"attn_implementation": getattr(model.config, "_attn_implementation", None),
                   "parameters": sum(p.numel() for p in model.parameters()),
-                  "last_layer": "pooled" if pooled_layer.is_installed(model) else "full"}
+                  "last_layer": "pooled" if pooled_layer.is_installed(model) else "full",
+                  **model_provenance(model_spec, where, (model_lock and model_lock.commit)
+                                     or getattr(model.config, "_commit_hash", None) or revision)}
         del model
 
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,

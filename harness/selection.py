@@ -26,10 +26,14 @@ class Group:
     @property
     def label(self) -> str:
         """e.g. "fp32 (cpu)": the precision and the device types its records ran on."""
-        if self.precision == UNRECORDED:
-            return "unrecorded (records written before the harness recorded it)"
-        devices = sorted({r.device_type or "?" for r in self.records})
-        return f"{self.precision} ({', '.join(devices)})"
+        return group_label(self.precision, {r.device_type for r in self.records})
+
+
+def group_label(precision: str | None, device_types) -> str:
+    """How a table names a (variant, precision) group: the precision and the device types it ran on."""
+    if not precision or precision == UNRECORDED:
+        return "unrecorded (records written before the harness recorded it)"
+    return f"{precision} ({', '.join(sorted(d or '?' for d in device_types))})"
 
 
 def variant_order(variants) -> list[str]:

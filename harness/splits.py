@@ -190,6 +190,12 @@ def carve_validation(labels: np.ndarray, size: int, seed: int) -> dict[str, np.n
     return {"validation": np.sort(order[:size]), "train": np.sort(order[size:])}
 
 
+# The --limit subset belongs to the data, not to the run: one seed for every run, so all seeds of a
+# smoke cell see the same examples. Both are written in the record (record.SubsetInfo).
+LIMIT_SEED = 0
+LIMIT_METHOD = "stratified: the first N of a seeded, class-stratified permutation of each split"
+
+
 def apply_limit(raw: dict[str, RawSplit], limit: int | None, seed: int) -> dict[str, RawSplit]:
     if limit is None:
         return raw

@@ -85,10 +85,15 @@ def is_complete(path: Path) -> bool:
         return False
 
 
+def record_files(results: Path) -> list[Path]:
+    return sorted(Path(results).glob("*/*/*/seed*.json"))
+
+
 def scan(results: Path) -> tuple[list[RunRecord], list[str]]:
-    """Every record under results/, and a warning per file that is not a valid record."""
+    """Every record under results/, and a warning per file that is not a valid record (foreign, truncated,
+    or written by a newer harness); version 1 records are migrated as they are read (record.migrate_v1)."""
     records, warnings = [], []
-    for path in sorted(Path(results).glob("*/*/*/seed*.json")):
+    for path in record_files(results):
         try:
             records.append(read_record(path))
         except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError

@@ -51,6 +51,18 @@ class Table:
     precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
 
 
+@dataclass(frozen=True)
+class SeedScore:
+    """One seed's number for one (variant, precision, model, task): what a table is built from."""
+    variant: str
+    model: str
+    model_display: str
+    task: str
+    seed: int
+    value: float  # in %
+    precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
+
+
 def record_score(record, protocol: str) -> float | None:
     result = record.protocols.get(protocol)
     return None if result is None else 100.0 * result.test_accuracy
@@ -74,18 +86,30 @@ def average_cell(cells: list[Score]) -> Score | None:
     return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
 
 
+def seed_scores(records, protocol: str) -> list[SeedScore]:
+    """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group."""
+    from .selection import groups
+
+    return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label)
+            for g in groups(records) for r in g.records if (value := record_score(r, protocol)) is not None]
+
+
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
                 variant: str = "default", precision: str = "") -> Table:
     """records: complete RunRecords of one variant and one precision. tasks/models: (name, display) in
     display order; models seen in records but not listed are appended."""
+    return table_of(seed_scores(records, protocol), protocol, tasks, models, variant, precision)
+
+
+def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str, str]],
+             models: list[tuple[str, str]], variant: str = "default", precision: str = "") -> Table:
+    """The table of one (variant, precision) group from its per-seed scores (records, or a results
+    DataFrame: harness/results.py)."""
     scores: dict = {}
     displays = dict(models)
-    for r in records:
-        value = record_score(r, protocol)
-        if value is None:
-            continue
-        scores.setdefault(r.model.name, {}).setdefault(r.task.name, []).append((r.seed, value))
-        displays.setdefault(r.model.name, r.model.display_name)
+    for s in seed_values:
+        scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value))
+        displays.setdefault(s.model, s.model_display)
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
     task_names = [t for t, _ in tasks]
     rows = []
@@ -280,11 +304,18 @@ def render(records, protocol: str, fmt: str, tasks: list[tuple[str, str]], model
            published: dict) -> str:
     """The text of `harness table` in one format (markdown, csv, latex, json): one table per
     (variant, precision) group of the complete records given; never pooled across groups."""
-    from .selection import groups
+    return render_scores(seed_scores(records, protocol), protocol, fmt, tasks, models, published)
 
+
+def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, tasks: list[tuple[str, str]],
+                  models: list[tuple[str, str]], published: dict) -> str:
+    """render() from per-seed scores, one table per (variant, precision) in the order they come."""
+    by_group: dict = {}
+    for s in seed_values:
+        by_group.setdefault((s.variant, s.precision), []).append(s)
     parts, blobs = [], []
-    for g in groups(records):
-        table = build_table(g.records, protocol, tasks, models, g.variant, g.label)
+    for (variant, precision), values in by_group.items():
+        table = table_of(values, protocol, tasks, models, variant, precision)
         # The published numbers picked their epoch on test: only our published protocol compares with them.
         cmp_rows = published_rows(table, published) if protocol == "published" else []
         if fmt == "markdown":

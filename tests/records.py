@@ -34,3 +34,12 @@ def make_record(task, model, seed, acc, clean=None, variant="default", preds=Non
         test_labels=encode_ids(gold), fits=[fit], protocols=protocols, timings=None, tokens=None, peak_memory=None,
         device="cpu", packages={}, harness=HarnessInfo(version="test", git_commit=None, git_dirty=None),
         data_cache=None, precision=precision, device_type=None if precision is None else device_type)
+
+
+def with_provenance(record, definition="d1", data="sha256:data1", weights="sha256:weights1", precision="fp32"):
+    """The record with the four fields a table cell must agree on set (None or "unknown" leave one unknown)."""
+    record.task.definition = None if definition is None else {"templates": definition}
+    record.task.revision_resolved = data
+    record.model.weights_fingerprint = weights
+    record.precision = precision
+    return record

@@ -1,0 +1,188 @@
+"""Exports: the results of one model in the Hub's two formats, and every record as JSON lines.
+
+- model-index: the `model-index` metadata of a model card, built with huggingface_hub's EvalResult and
+  ModelCardData (valid by construction; ModelCardData parses it back).
+- eval-results: the `.eval_results/<task>.yaml` files of a model repository (Hub docs "Evaluation
+  Results", https://huggingface.co/docs/hub/eval-results, and the hub-docs spec eval_results.yaml), built
+  with huggingface_hub's EvalResultEntry and eval_result_entries_to_yaml. The format holds one value per
+  entry and no metric name: the entry is the task's accuracy (%), the notes say the rest.
+- jsonl: one line per record x protocol x metric, with its 95% confidence interval over the test examples
+  (accuracy: Wilson score interval; other metrics: percentile bootstrap of the examples) and the provenance.
+
+Numbers in the Hub formats are the mean over seeds in %, as in `harness table`. Every text written passes
+through redact.scrub. Uploading is harness/publish.py.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+from . import stats
+from .redact import scrub
+from .registry import is_commit
+from .results import KEYS, PROVENANCE, VALUES, protocol_metrics, provenance_of
+
+METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1"}  # harness name -> hub metric id
+METRIC_ARGS = {"macro_f1": {"average": "macro"}}
+METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+HUB_TASK = "text-classification"
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
+
+
+# ------------------------------------------------------------------ cells: mean over seeds per task and metric
+
+def cell_summaries(df, model: str, protocol: str, variant: str, tasks: dict) -> list[dict]:
+    """Per task (registry order, then the others) and metric: mean and 95% t half-width over seeds, in %,
+    with what the Hub formats need about the dataset. tasks: registry name -> TaskSpec."""
+    rows = df[(df.model == model) & (df.protocol == protocol) & (df.variant == variant)]
+    order = [t for t in tasks if t in set(rows.task)] + sorted(set(rows.task) - set(tasks))
+    out = []
+    for task in order:
+        cell = rows[rows.task == task]
+        commits = {c for c in cell.data_fingerprint if is_commit(c)}
+        revision = commits.pop() if len(commits) == 1 else None  # a hub commit; a mirror's sha256 is no revision
+        spec = tasks.get(task)
+        for metric in (m for m in METRIC_TYPES if m in set(cell.metric)):
+            values = cell[cell.metric == metric].sort_values("seed")
+            mean, half, n = stats.mean_ci([100.0 * v for v in values.value])
+            out.append({"task": task, "display": values.task_display.iloc[0], "hub_id": values.task_hub_id.iloc[0],
+                        "config": spec.config if spec else None,
+                        "revision": revision,
+                        "metric": metric, "mean": round(mean, 2), "half": None if half is None else round(half, 2),
+                        "n": n, "seeds": [int(s) for s in values.seed], "date": max(values.created_at)})
+    return out
+
+
+def _describe(c: dict, protocol: str) -> str:
+    seeds = f"mean of {c['n']} seeds ± {c['half']:.2f} (95% t-interval)" if c["half"] is not None else "1 seed"
+    picked = "epoch picked on test, as the paper did" if protocol == "published" else "epoch picked on validation"
+    return f"{METRIC_NAMES[c['metric']]} (%) on test, protocol {protocol} ({picked}), {seeds}"
+
+
+# ------------------------------------------------------------------ model-index
+
+def model_index_results(summaries: list[dict], protocol: str) -> list:
+    from huggingface_hub import EvalResult
+
+    return [EvalResult(task_type=HUB_TASK, task_name="Text Classification", dataset_type=c["hub_id"],
+                       dataset_name=c["display"], dataset_config=c["config"], dataset_split="test",
+                       dataset_revision=c["revision"], metric_type=METRIC_TYPES[c["metric"]],
+                       metric_value=c["mean"], metric_name=_describe(c, protocol),
+                       metric_args=METRIC_ARGS.get(c["metric"]))
+            for c in summaries]
+
+
+def model_index_yaml(model_name: str, results: list) -> str:
+    """The model card metadata: `model-index:` with one entry per task and metric."""
+    from huggingface_hub import ModelCardData
+
+    return scrub(ModelCardData(model_name=model_name, eval_results=results).to_yaml()) + "\n"
+
+
+# ------------------------------------------------------------------ .eval_results
+
+def eval_result_entries(summaries: list[dict], protocol: str, variant: str) -> dict[str, list]:
+    """Task name -> its entries (the task's accuracy; macro-F1 is in the notes)."""
+    from huggingface_hub import EvalResultEntry
+
+    from . import __version__
+
+    out = {}
+    for c in (c for c in summaries if c["metric"] == "accuracy"):
+        f1 = next((s for s in summaries if s["task"] == c["task"] and s["metric"] == "macro_f1"), None)
+        notes = f"{_describe(c, protocol)}; fine-tuned with poeta-harness {__version__}, variant {variant}"
+        if f1 is not None:
+            notes += f"; macro-F1 {f1['mean']:.2f}"
+        out[c["task"]] = [EvalResultEntry(dataset_id=c["hub_id"], task_id=c["config"] or "default", value=c["mean"],
+                                          dataset_revision=c["revision"], date=c["date"], notes=notes)]
+    return out
+
+
+def eval_results_files(entries: dict[str, list]) -> dict[str, str]:
+    """File name (<task>.yaml, for the .eval_results/ folder) -> YAML text."""
+    import yaml
+    from huggingface_hub import eval_result_entries_to_yaml
+
+    return {f"{_file_name(task)}.yaml": yaml.safe_dump(scrub(eval_result_entries_to_yaml(items)), sort_keys=False,
+                                                       allow_unicode=True)
+            for task, items in entries.items()}
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+# ------------------------------------------------------------------ jsonl
+
+def jsonl_lines(records, paths) -> list[str]:
+    """One JSON object per complete record x protocol x metric: the keys, the value, its 95% interval over
+    the test examples, and the record's provenance."""
+    from .redact import secret_paths, secret_values
+
+    hide, hide_paths = secret_values(), secret_paths()  # once, not per line
+    lines = []
+    for record, path in zip(records, paths, strict=True):
+        if record.status != "complete":
+            continue
+        prov = provenance_of(record, path)
+        gold = _ids(record.test_labels)
+        for protocol, result in record.protocols.items():
+            if result is None:
+                continue
+            pred = _ids(record.fits[result.fit].epochs[result.epoch - 1].test_predictions)
+            for metric, value in protocol_metrics(result).items():
+                low, high, method = interval(metric, value, pred, gold)
+                row = {"variant": record.variant, "task": record.task.name, "model": record.model.name,
+                       "seed": record.seed, "protocol": protocol, "metric": metric, "value": value,
+                       "ci95_low": low, "ci95_high": high, "ci_method": method, "fit": result.fit,
+                       "epoch": result.epoch, "picked_by": result.picked_by, "test_examples": len(gold), **prov}
+                ordered = {k: row[k] for k in [*KEYS, "value", "ci95_low", "ci95_high", "ci_method",
+                                               *VALUES[1:], *PROVENANCE]}
+                lines.append(json.dumps(scrub(ordered, hide, hide_paths), ensure_ascii=False))
+    return lines
+
+
+def _ids(text: str) -> np.ndarray:
+    from .scores import decode_ids
+
+    return decode_ids(text)
+
+
+def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> tuple:
+    """(low, high, method) of a 95% interval for one record's metric over its test examples; (None, None,
+    reason) where the predictions are not in the record."""
+    if len(gold) == 0 or len(pred) != len(gold):
+        return None, None, "none: no per-example predictions in the record"
+    if metric == "accuracy":
+        from scipy.stats import binomtest
+
+        ci = binomtest(int(np.sum(pred == gold)), len(gold)).proportion_ci(confidence_level=CONFIDENCE,
+                                                                           method="wilson")
+        return float(ci.low), float(ci.high), "wilson score interval over test examples"
+    if metric == "macro_f1":
+        from scipy.stats import bootstrap
+
+        k = int(max(pred.max(), gold.max())) + 1  # classes absent from both are left out anyway
+        res = bootstrap((pred, gold), lambda p, g, axis=-1: macro_f1_batched(p, g, k, axis), paired=True,
+                        vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                        confidence_level=CONFIDENCE, rng=np.random.default_rng(0))
+        return (float(res.confidence_interval.low), float(res.confidence_interval.high),
+                f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
+    return None, None, f"none: no interval for {metric}"
+
+
+def macro_f1_batched(pred: np.ndarray, gold: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
+    """scores.macro_f1 over the last axis of many resamples at once (a class absent from both gold and
+    predictions is left out): the bootstrap's 1000 resamples in one pass instead of 1000 calls."""
+    f1s, present = [], []
+    for c in range(k):
+        tp = np.sum((pred == c) & (gold == c), axis=axis)
+        wrong = np.sum((pred == c) != (gold == c), axis=axis)  # false positives + false negatives
+        denom = 2 * tp + wrong
+        f1s.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+        present.append(denom > 0)
+    f1s, present = np.stack(f1s), np.stack(present)
+    return (f1s * present).sum(axis=0) / np.maximum(present.sum(axis=0), 1)

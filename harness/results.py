@@ -1,0 +1,158 @@
+"""Results as a pandas DataFrame, and the comparison table built from one.
+
+    import harness.results as hr
+    df = hr.load("results")                      # one row per record x protocol x metric
+    df[df.metric == "accuracy"].groupby(["task", "model"]).value.mean()
+    print(hr.table(df, protocol="clean"))        # the table `harness table --protocol clean` prints
+
+`value` is the metric as the record holds it (accuracy and macro-F1 as fractions in [0, 1]); the
+table shows them in %. Every row carries the record's provenance (columns PROVENANCE), so a
+DataFrame says where each number came from, and `harness table` refuses to pool records that
+differ in it (harness/mixing.py).
+"""
+from __future__ import annotations
+
+import shlex
+import warnings
+from pathlib import Path
+
+from .errors import UserError
+from .provenance import definition_fingerprint
+from .scores import DEFAULT_PROTOCOL
+
+# The columns that say which number it is ...
+KEYS = ["variant", "task", "model", "seed", "protocol", "metric"]
+# ... its value and how it was picked ...
+VALUES = ["value", "fit", "epoch", "picked_by", "test_examples"]
+# ... and where it came from.
+PROVENANCE = ["task_display", "model_display", "family", "status", "schema_version", "migrated_from", "created_at",
+              "task_hub_id", "task_revision_requested", "data_fingerprint", "task_source",
+              "task_definition_fingerprint", "model_source", "model_revision_requested", "model_revision_resolved",
+              "model_package", "model_package_version", "model_fingerprint", "precision", "device_type", "device",
+              "limit", "subset_seed", "subset_method", "harness_version", "harness_git_commit", "harness_git_dirty",
+              "tokenization_fingerprint", "command_line", "path"]
+COLUMNS = KEYS + VALUES + PROVENANCE
+
+
+def protocol_metrics(result) -> dict[str, float]:
+    """The metrics of one protocol's result, by name (the one place that knows ProtocolResult's fields)."""
+    return {"accuracy": result.test_accuracy, "macro_f1": result.test_macro_f1}
+
+
+def provenance_of(record, path=None) -> dict:
+    """The provenance columns of one record."""
+    t, m = record.task, record.model
+    return {
+        "task_display": t.display_name, "model_display": m.display_name, "family": m.family,
+        "status": record.status, "schema_version": record.schema_version, "migrated_from": record.migrated_from,
+        "created_at": record.created_at, "task_hub_id": t.hub_id, "task_revision_requested": t.revision_requested,
+        "data_fingerprint": t.revision_resolved, "task_source": t.source,
+        "task_definition_fingerprint": definition_fingerprint(t.definition), "model_source": m.source,
+        "model_revision_requested": m.revision_requested, "model_revision_resolved": m.revision_resolved,
+        "model_package": m.package, "model_package_version": m.package_version,
+        "model_fingerprint": m.weights_fingerprint, "precision": record.precision,
+        "device_type": record.device_type, "device": record.device, "limit": record.limit,
+        "subset_seed": record.subset.seed if record.subset else None,
+        "subset_method": record.subset.method if record.subset else None,
+        "harness_version": record.harness.version, "harness_git_commit": record.harness.git_commit,
+        "harness_git_dirty": record.harness.git_dirty,
+        "tokenization_fingerprint": record.data_cache.fingerprint if record.data_cache else None,
+        "command_line": shlex.join(record.command_line) if record.command_line else None,
+        "path": None if path is None else str(path),
+    }
+
+
+def record_rows(record, path=None) -> list[dict]:
+    """One dict per protocol x metric of a complete record (a failed record has none)."""
+    if record.status != "complete":
+        return []
+    prov = provenance_of(record, path)
+    rows = []
+    for protocol, result in record.protocols.items():
+        if result is None:
+            continue
+        for metric, value in protocol_metrics(result).items():
+            rows.append({"variant": record.variant, "task": record.task.name, "model": record.model.name,
+                         "seed": record.seed, "protocol": protocol, "metric": metric, "value": value,
+                         "fit": result.fit, "epoch": result.epoch, "picked_by": result.picked_by,
+                         "test_examples": len(record.test_labels), **prov})
+    return rows
+
+
+def frame(records, paths=None):
+    """A DataFrame from RunRecords (paths: where each was read, for the `path` column)."""
+    import pandas as pd
+
+    paths = paths if paths is not None else [None] * len(records)
+    rows = [row for r, p in zip(records, paths, strict=True) for row in record_rows(r, p)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def read(path) -> tuple[list, list, list[str]]:
+    """(records, their paths, warnings) from a results folder or one record file."""
+    from .store import read_record, record_files
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no results at '{path}': run `harness run` first or give a results folder")
+    files = [path] if path.is_file() else record_files(path)
+    records, paths, problems = [], [], []
+    for f in files:
+        try:
+            records.append(read_record(f))
+            paths.append(f)
+        except (OSError, ValueError) as exc:
+            problems.append(f"skipped {f}: {exc}")
+    return records, paths, problems
+
+
+def load(path):
+    """A results folder (or one record file) as a DataFrame: one row per record x protocol x metric, with
+    the provenance columns. Files that are not records (foreign, truncated, newer schema) are skipped with
+    one warning each, naming the file; version 1 records are migrated (their missing provenance is unknown)."""
+    records, paths, problems = read(path)
+    for p in problems:
+        warnings.warn(p, stacklevel=2)
+    return frame(records, paths)
+
+
+def scores_of(df, protocol: str, metric: str = "accuracy") -> list:
+    """Per-seed scores (in %) of one protocol and metric, for harness/table.py."""
+    from .selection import group_label
+    from .table import SeedScore
+
+    rows = df[(df.protocol == protocol) & (df.metric == metric)]
+    labels = {key: group_label(key[1], set(g.device_type))  # never pooled across precisions (selection.py)
+              for key, g in rows.groupby(["variant", rows.precision.fillna("")], sort=False)}
+    return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), 100.0 * float(r.value),
+                      labels[(r.variant, r.precision if isinstance(r.precision, str) else "")])
+            for r in rows.itertuples(index=False)]
+
+
+def variants_of(df) -> list[str]:
+    """The variants in df, "default" first (the order `harness table` shows them in)."""
+    return sorted(set(df.variant), key=lambda v: (v != "default", v))
+
+
+def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants: list[str] | None = None,
+          tasks: list[tuple[str, str]] | None = None, models: list[tuple[str, str]] | None = None,
+          published: dict | None = None) -> str:
+    """The text `harness table` prints for these results: one table per variant (default: every variant in
+    df), tasks and models in the registry's order (or as given: (name, display) pairs). Raises UserError where
+    records of one cell differ in task definition, data, model weights or precision (harness/mixing.py)."""
+    from . import mixing
+    from .table import render_scores
+
+    mixing.check(df, mixing.WITHIN_A_PRECISION)
+    if tasks is None or models is None or published is None:
+        from .registry import load_models, load_tasks
+
+        registered_tasks, registered_models = load_tasks(), load_models()
+        tasks = tasks if tasks is not None else [(t.name, t.display_name) for t in registered_tasks.values()]
+        models = models if models is not None else [(m.name, m.display_name) for m in registered_models.values()]
+        published = published if published is not None else {t.name: t.published
+                                                              for t in registered_tasks.values()}
+    variants = variants if variants is not None else variants_of(df)
+    scores = sorted((s for s in scores_of(df, protocol) if s.variant in variants),
+                    key=lambda s: (variants.index(s.variant), s.precision))
+    return render_scores(scores, protocol, fmt, tasks, models, published)
