@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import HELP, RunConfig
 from .errors import RunFailed, UserError
+from .table import METRICS
 
 RESULTS_ENV = "HARNESS_RESULTS"
 DEFAULT_SEED = 42
@@ -131,11 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
 
-    p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
+    p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
+    p.add_argument("--metric", choices=list(METRICS), default="accuracy")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
-    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
+                                    "-<metric> added for a metric other than accuracy)")
+
+    p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--output", help="HTML path (default: <results>/report.html)")
 
     p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
     p.add_argument("--task", required=True)
@@ -436,14 +443,33 @@ def cmd_plot(args) -> int:
     records, variants = _complete_records(results, args.variant)
     task_cols, model_rows, published = _table_axes()
     variant = variants[0]
-    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant)
-    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"
-    print(plot_table(table, published, out))
+    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant,
+                        metric=args.metric)
+    suffix = "" if args.metric == "accuracy" else f"-{args.metric}"
+    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}{suffix}.png"
+    print(plot_table(table, published if args.metric == "accuracy" else {}, out))  # the paper reports accuracy only
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .record import write_atomic
+    from .report import render_report
+
+    results = _results_dir(args)
+    records, _ = _complete_records(results, None)
+    task_cols, model_rows, published = _table_axes()
+    out = Path(args.output) if args.output else results / "report.html"
+    html = render_report(records, task_cols, model_rows, published, results)
+    try:
+        write_atomic(out, html)
+    except OSError as exc:
+        raise UserError(f"cannot write the report to '{out}': {exc.strerror}") from None
+    print(out)
     return 0
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep}
+            "report": cmd_report, "sweep": cmd_sweep}
 
 
 def _on_sigterm(signum, frame):

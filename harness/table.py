@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from . import stats
 
 ALPHA = 0.05
+# The test-set metrics a record's protocol results carry (ProtocolResult.test_<name>), in display order.
+METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
 
 
 @dataclass
@@ -41,11 +43,12 @@ class Table:
     columns: list  # [(task name, display name)], then "average"
     rows: list
     marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied"
+    metric: str = "accuracy"  # a key of METRICS
 
 
-def record_score(record, protocol: str) -> float | None:
+def record_score(record, protocol: str, metric: str = "accuracy") -> float | None:
     result = record.protocols.get(protocol)
-    return None if result is None else 100.0 * result.test_accuracy
+    return None if result is None else 100.0 * getattr(result, f"test_{metric}")
 
 
 def cell_of(pairs: list[tuple[int, float]]) -> Cell:
@@ -65,13 +68,15 @@ def average_cell(cells: list[Cell]) -> Cell:
 
 
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
-                variant: str = "default") -> Table:
+                variant: str = "default", metric: str = "accuracy") -> Table:
     """records: complete RunRecords of one variant. tasks/models: (name, display) in display order;
-    models seen in records but not listed are appended."""
+    models seen in records but not listed are appended. metric: a key of METRICS."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
     scores: dict = {}
     displays = dict(models)
     for r in records:
-        value = record_score(r, protocol)
+        value = record_score(r, protocol, metric)
         if value is None:
             continue
         scores.setdefault(r.model["name"], {}).setdefault(r.task["name"], []).append((r.seed, value))
@@ -84,7 +89,8 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
         avg = average_cell([cells[t] for t in task_names]) if task_names and all(t in cells for t in task_names) \
             else None
         rows.append(Row(model=m, display=displays[m], cells=cells, average=avg))
-    table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows)
+    table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows,
+                  metric=metric)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
@@ -156,7 +162,7 @@ def legend(table: Table) -> str:
     several = any(c.n >= 2 for r in table.rows for c in r.cells.values())
     picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
               else "epoch picked on validation accuracy, test reported at that epoch")
-    text = f"Accuracy (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`."
+    text = f"{METRICS[table.metric]} (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`."
     if several:
         text += (" Cells: mean over seeds ± 95% t-interval half-width (n seeds). Bold: best, significantly above "
                  f"the runner-up (Welch's t-test, p < {ALPHA}); *italic ≈*: tied with the best (not significantly "

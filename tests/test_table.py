@@ -63,3 +63,17 @@ def test_exports():
 
     obj = json.loads(tb.to_json(table, []))
     assert obj["rows"][0]["average"]["mean"] == 85.0
+
+
+def test_the_metric_is_a_parameter_of_the_table():
+    import pytest
+
+    recs = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]  # make_record: macro-F1 0.5 under clean
+    for r in recs:
+        r.protocols["published"].test_macro_f1 = 0.7 + r.seed / 100
+    table = tb.build_table(recs, "published", TASKS, MODELS, metric="macro_f1")
+    assert table.rows[0].cells["imdb"].values == pytest.approx([71.0, 72.0]) and table.metric == "macro_f1"
+    assert tb.legend(table).startswith("Macro-F1 (%) on test")
+    assert tb.build_table(recs, "published", TASKS, MODELS).rows[0].cells["imdb"].values == pytest.approx([91.0, 92.0])
+    with pytest.raises(ValueError, match="unknown metric"):
+        tb.build_table(recs, "published", TASKS, MODELS, metric="f2")
