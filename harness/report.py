@@ -134,15 +134,19 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
                 figure=figure, caption=caption)
 
 
+def _values(values) -> str:
+    """One value, or 'a | b' where the seeds' records differ."""
+    distinct = []
+    for v in values:
+        if v not in distinct:
+            distinct.append(v)
+    return " | ".join(_text(v) for v in distinct)
+
+
 def _merged(dicts: list[dict]) -> dict:
-    """key -> the value, or 'a | b' where the seeds' records differ."""
-    out = {}
-    for d in dicts:
-        for k, v in d.items():
-            out.setdefault(k, [])
-            if v not in out[k]:
-                out[k].append(v)
-    return {k: " | ".join(_text(v) for v in vs) for k, vs in out.items()}
+    """key -> _values of that key over the dicts."""
+    keys = list(dict.fromkeys(k for d in dicts for k in d))
+    return {k: _values(d[k] for d in dicts if k in d) for k in keys}
 
 
 def _text(value) -> str:
@@ -189,23 +193,24 @@ def build_detail(section_id: str, records: list, tables: dict, results: Path, mo
         seeds.append(entry)
     overridden = set().union(*(r.overrides for r in records))
     settings = [(k, v, k in overridden) for k, v in _merged([r.hyperparameters for r in records]).items()]
-    settings += [("limit (examples per split)", _merged([{"x": r.limit} for r in records])["x"], False)]
+    settings += [("limit (examples per split)", _values(r.limit for r in records), False)]
     settings += [(f"{k} examples", v, False) for k, v in _merged([r.dataset_sizes for r in records]).items()]
     cost = [{"seed": r.seed, "total": _seconds(r.timings.get("total_s")), "train": _seconds(r.timings.get("train_s")),
              "eval": _seconds(r.timings.get("eval_s")), "steps": sum(f.steps for f in r.fits),
              "tokens": f"{r.tokens.get('train_real', 0):,}", "padding": _text(r.tokens.get("padding_efficiency")),
              "memory": f"{_bytes(r.peak_memory.get('bytes'))} ({r.peak_memory.get('kind', '–')})",
              "device": r.device or "–"} for r in records]
-    provenance = [("task", _merged([{"x": f"{r.task.get('hub_id', '–')} @ {r.task.get('revision_resolved') or '–'}"}
-                                    for r in records])["x"]),
-                  ("task source", _merged([{"x": r.task.get("source")} for r in records])["x"]),
-                  ("model source", _merged([{"x": r.model.get("source")} for r in records])["x"]),
-                  ("model revision", _merged([{"x": r.model.get("revision_resolved")} for r in records])["x"]),
-                  ("model family", _merged([{"x": r.model.get("family")} for r in records])["x"]),
-                  ("parameters", _merged([{"x": r.model.get("parameters")} for r in records])["x"]),
-                  ("harness", _merged([{"x": f"{r.harness.get('version', '–')} @ {r.harness.get('git_commit') or '–'}"
-                                        + (" (dirty)" if r.harness.get("git_dirty") else "")} for r in records])["x"]),
-                  ("created", _merged([{"x": r.created_at} for r in records])["x"])]
+    git = [f"{r.harness.get('version', '–')} @ {r.harness.get('git_commit') or '–'}"
+           + (" (dirty)" if r.harness.get("git_dirty") else "") for r in records]
+    provenance = [("task", _values(f"{r.task.get('hub_id', '–')} @ {r.task.get('revision_resolved') or '–'}"
+                                   for r in records)),
+                  ("task source", _values(r.task.get("source") for r in records)),
+                  ("model source", _values(r.model.get("source") for r in records)),
+                  ("model revision", _values(r.model.get("revision_resolved") for r in records)),
+                  ("model family", _values(r.model.get("family") for r in records)),
+                  ("parameters", _values(r.model.get("parameters") for r in records)),
+                  ("harness", _values(git)),
+                  ("created", _values(r.created_at for r in records))]
     provenance += [(name, v) for name, v in _merged([r.packages for r in records]).items()]
     curves = Markup(plot.to_svg(plot.curves_figure(records))) if any(r.fits for r in records) else None
     return Detail(id=_detail_id(section_id, model, task), model=model_display, task=task_display, scores=scores,

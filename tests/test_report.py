@@ -147,6 +147,21 @@ def test_the_page_shows_the_tables_numbers_and_marks_for_every_protocol_and_metr
     assert "<link" not in html and "src=\"http" not in html and "@import" not in html  # nothing fetched
 
 
+def test_a_detail_view_holds_every_seed_settings_cost_and_provenance(toy_sweep, toy_html):
+    html = toy_html.read_text(encoding="utf-8")
+    start = html.index('<dialog class="detail" id="v0-d-big--imdb"')
+    detail = html[start:html.index("</dialog>", start)]
+    records = sorted((r for r in toy_sweep if r.task["name"] == "imdb" and r.model["name"] == "big"),
+                     key=lambda r: r.seed)
+    for r in records:
+        path = toy_html.parent / "imdb" / "big" / "default" / f"seed{r.seed}.json"
+        assert f"<code>{path}</code>" in detail
+        for protocol in ("published", "clean"):
+            assert f">{tb.record_score(r, protocol, 'macro_f1'):.2f}<" in detail
+    assert detail.count("<svg") == 1 and ">4e-05<" in detail and ">2.13.0<" in detail
+    assert "1.00 GiB (process peak RSS)" in detail and ">75<" in detail and "tester/imdb @ –" in detail
+
+
 def test_the_legend_and_published_comparison_come_from_the_table(toy_sweep, toy_html):
     html = toy_html.read_text(encoding="utf-8")
     table = tb.build_table(toy_sweep, "clean", TASKS, MODELS, metric="macro_f1")
@@ -176,6 +191,16 @@ def test_names_holding_markup_are_shown_as_text(tmp_path):
     html = render_report(records, [("t1", f"Task {evil}")], [("m1", f"Model {evil}")], {}, tmp_path)
     assert evil not in html and html.count("<script") == 1  # only the page's own script
     assert "Model &lt;script&gt;alert(1)&lt;/script&gt;" in html and "Task &lt;script&gt;" in html
+
+
+def test_a_protocol_without_results_says_so(tmp_path):
+    from records import make_record
+
+    records = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]  # no clean result (no validation)
+    page = parse(html := render_report(records, TASKS, MODELS, {}, tmp_path))
+    assert {key[:2] for key in page.cells} == {("published", m) for m in tb.METRICS}
+    assert html.count("No run has a result under this protocol.") == len(tb.METRICS)
+    assert html.count("<figure class=\"card figure\">") == len(tb.METRICS)  # figures only where there are results
 
 
 def test_report_cli_writes_the_page_and_reports_mistakes(toy_sweep, tmp_path, capsys):
@@ -311,6 +336,7 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
                 assert page.cells[(protocol, "accuracy", row.model, task)]["mean"] == f"{cell.mean:.2f}"
     assert page.cells[("published", "accuracy", "tiny-bert", "toy")]["paper"] == "paper 90.00"  # toy's published
     assert len(page.dialogs) == 4
+    assert 'class="changed"><th>epochs</th><td>2 <span class="tag">changed</span>' in html  # --epochs 2 is flagged
     for r in records:  # every record's path is listed, and is the file it came from
         assert str(results / r.task["name"] / r.model["name"] / r.variant / f"seed{r.seed}.json") in html
     try:
