@@ -281,6 +281,12 @@ def check_in_browser(browser, html: Path, records, tasks, models, shot: Path):
         clean = next(r for r in published["clean"].rows if r.model == row.model)
         assert shown_mean(page, row.model, first_task) == f"{clean.cells[first_task].mean:.2f}"
         assert page.locator(".view:not([hidden])").count() == len({r.variant for r in records})
+        # The metric switch too (clean protocol, macro-F1), then back to accuracy.
+        page.locator('button[data-metric="macro_f1"]').click()
+        f1 = tb.build_table(records, "clean", tasks, models, metric="macro_f1")
+        f1_row = next(r for r in f1.rows if r.model == row.model)
+        assert shown_mean(page, row.model, first_task) == f"{f1_row.cells[first_task].mean:.2f}"
+        page.locator('button[data-metric="accuracy"]').click()
         # A cell's detail view opens with one line per seed, and closes.
         page.locator(f'.view:not([hidden]) tr[data-model="{row.model}"] td[data-col="{first_task}"] button').click()
         dialog = page.locator("dialog[open]")
