@@ -245,9 +245,27 @@ def cmd_plot(args, argv) -> int:
     variant = variants[0]
     records = [r for r in records if r.variant == variant]
     mixing.check(frame(records))
-    table = build_table(records, args.protocol, task_cols, model_rows, variant)
-    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"
-    print(plot_table(table, published, out))
+    table = build_table(records, args.protocol, task_cols, model_rows, variant, metric=args.metric)
+    suffix = "" if args.metric == "accuracy" else f"-{args.metric}"
+    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}{suffix}.png"
+    print(plot_table(table, published if args.metric == "accuracy" else {}, out))  # the paper reports accuracy only
+    return 0
+
+
+def cmd_report(args, argv) -> int:
+    from .files import write_atomic
+    from .report import render_report
+
+    results = _results_dir(args)
+    records, _ = _complete_records(results, None)
+    task_cols, model_rows, published = _table_axes()
+    out = Path(args.output) if args.output else results / "report.html"
+    html = render_report(records, task_cols, model_rows, published, results)
+    try:
+        write_atomic(out, html)
+    except OSError as exc:
+        raise UserError(f"cannot write the report to '{out}': {exc.strerror}") from None
+    print(out)
     return 0
 
 
@@ -273,7 +291,7 @@ def cmd_export(args, argv) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export}
+            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export, "report": cmd_report}
 
 
 def _on_sigterm(signum, frame):

@@ -74,11 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
                                     "all-variants>.<ext>)")
 
-    p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
+    p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL)
+    p.add_argument("--metric", choices=["accuracy", "macro_f1"], default="accuracy")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
-    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+    p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
+                                    "-<metric> added for a metric other than accuracy)")
+
+    p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
+    p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
+    p.add_argument("--output", help="HTML path (default: <results>/report.html)")
 
     p = sub.add_parser("export", help="results in the Hub's formats (model-index, .eval_results) or as JSON lines")
     p.add_argument("--format", required=True, choices=["model-index", "eval-results", "jsonl"],

@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field
 from . import stats
 from .stats import ALPHA
 
+# The test-set metrics a record's protocol results carry (ProtocolResult.test_<name>), in display order.
+METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+
 
 @dataclass
 class Score:
@@ -49,6 +52,7 @@ class Table:
     rows: list
     marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested"
     precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
+    metric: str = "accuracy"  # a key of METRICS
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ class SeedScore:
     precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
 
 
-def record_score(record, protocol: str) -> float | None:
+def record_score(record, protocol: str, metric: str = "accuracy") -> float | None:
     result = record.protocols.get(protocol)
-    return None if result is None else 100.0 * result.test_accuracy
+    return None if result is None else 100.0 * getattr(result, f"test_{metric}")
 
 
 def cell_of(pairs: list[tuple[int, float]]) -> Score:
@@ -86,23 +90,26 @@ def average_cell(cells: list[Score]) -> Score | None:
     return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
 
 
-def seed_scores(records, protocol: str) -> list[SeedScore]:
+def seed_scores(records, protocol: str, metric: str = "accuracy") -> list[SeedScore]:
     """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group."""
     from .selection import groups
 
     return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label)
-            for g in groups(records) for r in g.records if (value := record_score(r, protocol)) is not None]
+            for g in groups(records) for r in g.records if (value := record_score(r, protocol, metric)) is not None]
 
 
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
-                variant: str = "default", precision: str = "") -> Table:
+                variant: str = "default", precision: str = "", metric: str = "accuracy") -> Table:
     """records: complete RunRecords of one variant and one precision. tasks/models: (name, display) in
-    display order; models seen in records but not listed are appended."""
-    return table_of(seed_scores(records, protocol), protocol, tasks, models, variant, precision)
+    display order; models seen in records but not listed are appended. metric: a key of METRICS."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    return table_of(seed_scores(records, protocol, metric), protocol, tasks, models, variant, precision, metric)
 
 
 def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str, str]],
-             models: list[tuple[str, str]], variant: str = "default", precision: str = "") -> Table:
+             models: list[tuple[str, str]], variant: str = "default", precision: str = "",
+             metric: str = "accuracy") -> Table:
     """The table of one (variant, precision) group from its per-seed scores (records, or a results
     DataFrame: harness/results.py)."""
     scores: dict = {}
@@ -119,7 +126,7 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
             else None
         rows.append(Row(model=m, display=displays[m], cells=cells, average=avg))
     table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows,
-                  precision=precision)
+                  precision=precision, metric=metric)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
@@ -210,7 +217,7 @@ def legend(table: Table) -> str:
     """What each number and mark in this table means; only the marks it uses are explained."""
     picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
               else "epoch picked on validation accuracy, test reported at that epoch")
-    text = f"Accuracy (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
+    text = f"{METRICS[table.metric]} (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
     text += f"; precision {table.precision}." if table.precision else "."
     cells = [c for r in table.rows for c in list(r.cells.values()) + [r.average] if c is not None]
     if any(c.n >= 2 for c in cells):

@@ -209,3 +209,15 @@ def test_table_default_protocol_is_clean_and_printed(tmp_path, capsys):
     assert "protocol `clean`" in out and "88.00" in out and "90.00" not in out
     assert main(["table", "--results", str(tmp_path), "--variant", "nope"]) == 2
     assert "no records of variant 'nope' (found: default)" in capsys.readouterr().err
+
+
+def test_the_metric_is_a_parameter_of_the_table():
+    recs = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]
+    for r in recs:
+        r.protocols["published"].test_macro_f1 = 0.7 + r.seed / 100
+    table = tb.build_table(recs, "published", TASKS, MODELS, metric="macro_f1")
+    assert table.rows[0].cells["imdb"].values == pytest.approx([71.0, 72.0]) and table.metric == "macro_f1"
+    assert tb.legend(table).startswith("Macro-F1 (%) on test")
+    assert tb.build_table(recs, "published", TASKS, MODELS).rows[0].cells["imdb"].values == pytest.approx([91.0, 92.0])
+    with pytest.raises(ValueError, match="unknown metric"):
+        tb.build_table(recs, "published", TASKS, MODELS, metric="f2")
