@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a sweep YAML file (tasks, models, seeds, limit, mirror, executor, jobs, settings, "
                                     "slurm); flags given here win")
     p.add_argument("--tasks", help="comma-separated (default: every registered task)")
-    p.add_argument("--models", help="comma-separated names or folders (default: every registered model)")
+    p.add_argument("--models", help="comma-separated names or folders (default: the models of the TTL table's "
+                                    "group, ttl, and the models in no group)")
     p.add_argument("--seed", help="seed(s), comma-separated")
     p.add_argument("--seeds", type=int, help="N seeds: 42, 43, ... (default 1)")
     p.add_argument("--limit", type=int, help="examples per split (smoke sweeps)")
@@ -130,12 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+    p.add_argument("--group", default="ttl", help="the model group whose rows to show: its models, then models in "
+                                                  "no group (default ttl, the TeenyTinyLlama table's four; 'all': "
+                                                  "every model; groups: harness list)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+    p.add_argument("--group", default="ttl", help="the model group whose rows to show: its models, then models in "
+                                                  "no group (default ttl, the TeenyTinyLlama table's four; 'all': "
+                                                  "every model; groups: harness list)")
 
     p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
     p.add_argument("--task", required=True)
@@ -161,7 +168,8 @@ def cmd_list(args) -> int:
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
-        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{alias}")
+        groups = f"  [groups: {', '.join(m.groups)}]" if m.groups else ""
+        print(f"  {m.name:<20} {m.display_name:<20} {m.family:<8} {m.source}{alias}{groups}")
     return 0
 
 
@@ -241,12 +249,18 @@ def _complete_records(results: Path, variant: str | None):
     return records, variants
 
 
-def _table_axes():
-    from .registry import load_models, load_tasks
+def _table_axes(group: str, records: list, variants: list):
+    """Columns, rows of the model group, published numbers; the records and variants left for those rows."""
+    from .registry import load_models, load_tasks, table_models
 
     tasks, models = load_tasks(), load_models()
-    return ([(t.name, t.display_name) for t in tasks.values()], [(m.name, m.display_name) for m in models.values()],
-            {t.name: t.published for t in tasks.values()})
+    rows, left_out = table_models(models, group)
+    records = [r for r in records if r.model["name"] not in left_out]
+    variants = [v for v in variants if any(r.variant == v for r in records)]
+    if not variants:
+        raise UserError(f"no complete records for the models of group '{group}': try --group all")
+    return [(t.name, t.display_name) for t in tasks.values()], rows, {t.name: t.published for t in tasks.values()}, \
+        records, variants
 
 
 def _launch_data_parallel(args) -> int:
@@ -272,7 +286,7 @@ def cmd_table(args) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published = _table_axes()
+    task_cols, model_rows, published, records, variants = _table_axes(args.group, records, variants)
     parts, blobs = [], []
     for v in variants:
         table = tb.build_table([r for r in records if r.variant == v], args.protocol, task_cols, model_rows, v)
@@ -335,7 +349,7 @@ def _run_config_flags(args) -> list[str]:
 def cmd_sweep(args) -> int:
     from . import sweep as sw
     from .record import check_writable, variant_name
-    from .registry import load_models, load_tasks, resolve_model, resolve_task
+    from .registry import load_models, load_tasks, resolve_model, resolve_task, table_models
 
     conf = sw.load_sweep_file(Path(args.config)) if args.config else {}
     for key, value in (conf.get("settings") or {}).items():  # settings: {learning_rate: 2e-5, ...}
@@ -353,7 +367,7 @@ def cmd_sweep(args) -> int:
         return [x.strip() for x in items if x.strip()]
 
     task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
-    model_args = names(args.models, "models", list(models))
+    model_args = names(args.models, "models", [name for name, _ in table_models(models)[0]])
     seed_text = args.seed if args.seed is not None else (
         ",".join(map(str, conf["seeds"])) if isinstance(conf.get("seeds"), list) else None)
     seed_count = args.seeds if args.seeds is not None else (conf["seeds"] if isinstance(conf.get("seeds"), int)
@@ -407,7 +421,7 @@ def cmd_sweep(args) -> int:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in cells) or any(o.ok for o in outcomes):
         table_args = argparse.Namespace(results=str(results), protocol="published", format="markdown",
-                                        variant=variant, output=None)
+                                        variant=variant, output=None, group="all")  # every model swept
         cmd_table(table_args)
     return 1 if failed else 0
 
@@ -434,7 +448,7 @@ def cmd_plot(args) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published = _table_axes()
+    task_cols, model_rows, published, records, variants = _table_axes(args.group, records, variants)
     variant = variants[0]
     table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant)
     out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import pooled_layer, scores
+from . import pooled_layer, scores, tokens
 from .config import RunConfig
 from .errors import RunFailed, UserError
 from .provenance import device_name, harness_git, package_versions
@@ -78,12 +78,14 @@ def load_tokenizer(spec: ModelSpec, where: str, revision: str | None, trust_remo
     if not hasattr(tok, "pad_token_id") or len(tok) <= len(set(tok.all_special_ids)) + 1:
         raise UserError(f"model {spec.name}: cannot load the tokenizer from '{where}' (no tokenizer files: "
                         f"save the tokenizer beside the model)")
+    tokens.apply_pad_token(spec, tok)
     if tok.pad_token_id is None:
         raise UserError(f"model {spec.name}: the tokenizer has no pad token; batched classification needs one "
-                        f"(add a pad token to the tokenizer, distinct from EOS for decoders)")
+                        f"(name one in the model's models.yaml entry, field pad_token, distinct from EOS for "
+                        f"decoders; or add one to the tokenizer)")
     if spec.family == "decoder" and tok.eos_token_id is not None and tok.pad_token_id == tok.eos_token_id:
         _stderr(f"warning: model {spec.name}: pad token equals EOS; with EOS appended to every text the "
-                f"last-token pooling lands on the token before EOS")
+                f"last-token pooling lands on the token before EOS (field pad_token in models.yaml names another)")
     return tok
 
 
@@ -266,8 +268,8 @@ def train_fit(*, model, train: data_mod.EncodedSplit, validation: data_mod.Encod
     import torch.nn.functional as F
 
     prec = _Precision(cfg, device)
-    if cfg.pooled_last_layer:
-        pooled_layer.install(model, pad_id)
+    if cfg.pooled_last_layer and not pooled_layer.install(model):
+        log(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
     model.to(device)
     model.train()
     world = dist_mod.world_size()
@@ -431,7 +433,9 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     t_model_meta = time.perf_counter() - t0
     data = data_mod.prepare(task, tokenizer, model_spec.family,
                             max_positions=getattr(mconf, "max_position_embeddings", None), mirror=mirror,
-                            limit=limit, use_cache=use_cache)
+                            limit=limit, use_cache=use_cache,
+                            # Segment ids only where the model embeds them (BERT; not RoBERTa, DeBERTa, ModernBERT).
+                            token_types=(getattr(mconf, "type_vocab_size", 0) or 0) > 1)
     log(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
         f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
