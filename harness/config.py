@@ -25,9 +25,9 @@ class RunConfig:
     length_grouped: bool = True  # batches of similar length (random order between batches): less padding
     precision: str = "auto"  # auto = bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; or fp32 / bf16
     tf32: bool = True  # TF32 matmuls for what stays fp32 on CUDA
-    attn_implementation: str = "sdpa"  # passed to from_pretrained: sdpa, eager, flash_attention_2
+    attn_implementation: str = "sdpa"  # sdpa (eager where a model has no sdpa form), eager, flash_attention_2
     fused_adamw: bool = True  # the fused AdamW kernel (CUDA, and CPU with torch >= 2.4); else the plain loop
-    pooled_last_layer: bool = True  # last layer computed only at the position the head reads (exact; BERT, Llama)
+    pooled_last_layer: bool = True  # last layer computed only where the head reads (exact; see pooled_layer.py)
     micro_batch_size: int = 0  # 0 = batch_size; smaller = gradient accumulation (halved on CUDA OOM)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     threads: int = 0  # torch CPU threads; 0 = torch's default
@@ -80,7 +80,7 @@ HELP = {
     "length_grouped": "batches of similar length, in random order (less padding)",
     "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16",
     "tf32": "TF32 matmuls on CUDA for what stays fp32",
-    "attn_implementation": "sdpa, eager or flash_attention_2",
+    "attn_implementation": "sdpa (eager for models without it, e.g. DeBERTa), eager or flash_attention_2",
     "fused_adamw": "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)",
     "pooled_last_layer": "compute the last layer only at the position the classifier reads (same results, "
                          "1/num_layers less work; BERT and Llama with sdpa or eager attention)",

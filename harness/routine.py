@@ -101,7 +101,10 @@ def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: in
         model = AutoModelForSequenceClassification.from_pretrained(
             where, revision=revision, num_labels=num_labels,
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-            attn_implementation=cfg.attn_implementation, trust_remote_code=trust_remote_code)
+            # sdpa (the default) where the architecture has it, eager where not (DeBERTa): transformers' own
+            # choice when none is named; the record's model.attn_implementation says which ran.
+            attn_implementation=None if cfg.attn_implementation == "sdpa" else cfg.attn_implementation,
+            trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise _load_failure(spec, where, "model", exc) from None
     # The pooling of decoders reads config.pad_token_id; the tokenizer's pad token alone is not enough.

@@ -240,3 +240,32 @@ def test_mirror_from_the_environment(toy_env, tiny_encoder, monkeypatch, capsys)
     assert main(["run", "--task", "toy", "--model", str(tiny_encoder), "--epochs", "1", "--limit", "16"]) == 0
     (path,) = toy_env["results"].rglob("seed42.json")
     assert read_record(path).task["source"] == str((toy_env["mirror"] / "tester" / "toy").resolve())
+
+
+def test_table_shows_the_ttl_group_by_default_and_other_groups_on_request(tmp_path, capsys):
+    """Records of models in other groups stay out of the default (TTL) table; models in no group (minilm-l6,
+    a local folder) join it; --group picks another group, --group all shows every model."""
+    from records import make_record
+
+    from harness.record import write_record
+
+    shown = {"ttl-160m": "TTL-160m", "minilm-l6": "MiniLM-L6 (English)", "tucano-160m": "Tucano-160m",
+             "my-folder": "my-folder"}  # the registry's display names; the record's for a folder
+    for model in shown:
+        write_record(tmp_path, make_record("assin2", model, 42, 80.0, display=model))
+
+    def rows(*flags):
+        assert main(["table", "--results", str(tmp_path), *flags]) == 0
+        out = capsys.readouterr().out.split("### Against")[0]
+        return [model for model, display in shown.items() if f"| {display} |" in out]
+
+    assert rows() == ["ttl-160m", "minilm-l6", "my-folder"]
+    assert rows("--group", "tucano") == ["minilm-l6", "tucano-160m", "my-folder"]
+    assert rows("--group", "all") == ["ttl-160m", "minilm-l6", "tucano-160m", "my-folder"]
+    assert main(["table", "--results", str(tmp_path), "--group", "tucan"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model group 'tucan'" in err and "did you mean 'tucano'" in err and len(err.splitlines()) == 1
+    only_tucano = tmp_path / "only-tucano"
+    write_record(only_tucano, make_record("assin2", "tucano-160m", 42, 80.0))
+    assert main(["table", "--results", str(only_tucano)]) == 2
+    assert "no complete records for the models of group 'ttl': try --group all" in capsys.readouterr().err

@@ -4,13 +4,12 @@ import copy
 
 import pytest
 import torch
+from tiny_models import tiny_config
 
 from harness import pooled_layer
-from tiny_models import tiny_config
 
 POOLED = ["llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "modernbert"]
 DECODERS = ["llama", "mistral", "qwen2", "qwen3"]
-PAD = {"roberta": 1, "xlm-roberta": 1}  # the encoders' config pad ids; decoders pad with 3 here (routine: the tokenizer's)
 LABELS = torch.tensor([0, 1, 2, 1, 0])
 
 
@@ -148,7 +147,7 @@ def test_output_hidden_states_gets_the_full_layer(arch, how):
     with torch.no_grad():
         a, b = full(**batch, **kwargs), fast(**batch, **kwargs)
     assert len(a.hidden_states) == len(b.hidden_states) == 3
-    for x, y in zip(a.hidden_states, b.hidden_states):
+    for x, y in zip(a.hidden_states, b.hidden_states, strict=True):
         torch.testing.assert_close(y, x, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(b.logits, a.logits, rtol=1e-5, atol=1e-6)
 

@@ -112,8 +112,7 @@ def tiny_config(arch: str, vocab_size: int = 50, *, routine: bool = False, **ove
 
 def tokenizer_for(arch: str):
     from tokenizers import pre_tokenizers
-    from transformers import (DebertaTokenizer, DebertaV2Tokenizer, Qwen2Tokenizer, RobertaTokenizer,
-                              XLMRobertaTokenizer)
+    from transformers import DebertaTokenizer, DebertaV2Tokenizer, Qwen2Tokenizer, RobertaTokenizer, XLMRobertaTokenizer
 
     byte_chars = sorted(pre_tokenizers.ByteLevel.alphabet())
     pieces = [("▁", -2.0)] + [(c, -3.0) for c in CHARS] + [("▁" + c, -3.0) for c in CHARS]
@@ -153,7 +152,8 @@ def _llama_tokenizer(pad: bool):
     tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                      special_tokens=[("<s>", 1)])
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
                                   pad_token="<pad>" if pad else None, model_max_length=512)
     return tok, len(vocab)
