@@ -56,8 +56,9 @@ def install(model) -> bool:
     arch_name = type(target).__name__
     layer = _last_layer(target, _ARCHS[arch_name])
     slot: dict = {}  # shared by the model's forward (writes the positions) and the layer's (takes them)
-    setattr(target, _STATE, {"arch": arch_name, "slot": slot})
-    setattr(layer, _STATE, {"arch": arch_name, "slot": slot})
+    runs = {"pooled": 0, "full": 0}  # classifier calls that ran the read rows / the full layer
+    setattr(target, _STATE, {"arch": arch_name, "slot": slot, "runs": runs})
+    setattr(layer, _STATE, {"arch": arch_name, "slot": slot, "runs": runs})
     # No closures over the model: a deepcopy of the model carries forwards bound to the copy.
     target.forward = _ModelForward(target)
     layer.forward = types.MethodType(_layer_forward, layer)
@@ -72,6 +73,16 @@ def is_installed(model) -> bool:
         return False
     layer = _last_layer(target, _ARCHS[state["arch"]])
     return "forward" in vars(layer) and getattr(layer, _STATE, None) is not None
+
+
+def which_ran(model) -> str:
+    """What the record says (model.last_layer): "pooled" where every classifier call since install ran the
+    read rows, "full" where none did (or it is not installed), "mixed" where some calls needed the full layer."""
+    target = _unwrap(model)
+    runs = getattr(target, _STATE, {}).get("runs") if is_installed(target) else None
+    if not runs or not runs["pooled"]:
+        return "full"
+    return "mixed" if runs["full"] else "pooled"
 
 
 def why_not(model) -> str | None:
@@ -113,9 +124,12 @@ class _ModelForward:
 
     def __call__(self, *args, **kwargs):
         model = self.model
-        slot = getattr(model, _STATE)["slot"]
+        state = getattr(model, _STATE)
+        slot = state["slot"]
         previous = slot.get("positions")
         slot["positions"] = _read_positions(model, args, kwargs)
+        if slot["positions"] is None:
+            state["runs"]["full"] += 1
         try:
             return type(model).forward(model, *args, **kwargs)
         finally:
@@ -134,6 +148,8 @@ def _layer_forward(self, *args, **kwargs):
     positions = state["slot"].pop("positions", None)  # taken: one use per model call
     arch = _ARCHS[state["arch"]]
     given = None if positions is None else _layer_arguments(self, arch, args, kwargs, positions)
+    if positions is not None:  # a classifier call (a direct call of the inner model is not counted)
+        state["runs"]["full" if given is None else "pooled"] += 1
     if given is None:
         return type(self).forward(self, *args, **kwargs)
     hidden_states = given.pop("hidden_states")

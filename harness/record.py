@@ -76,7 +76,8 @@ class RunRecord:
     created_at: str  # ISO 8601, UTC
     task: dict  # name, display_name, hub_id, revision_requested, revision_resolved, source
     model: dict  # name, display_name, family, source, revision_resolved, attn_implementation, parameters,
-    #   last_layer ("pooled": the exact shortcut of pooled_layer.py ran; "full": it did not)
+    #   last_layer ("pooled": the exact shortcut of pooled_layer.py ran in every forward; "full": in none;
+    #   "mixed": some forwards needed the full layer, see pooled_layer.py)
     variant: str  # "default" or the slug of overrides / limit
     seed: int
     hyperparameters: dict  # the full run config

@@ -457,7 +457,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
                               checkpoint_dir=checkpoint_dir, log=log))
-        model_info["last_layer"] = "pooled" if pooled_layer.is_installed(model) else "full"
+        model_info["last_layer"] = pooled_layer.which_ran(model)
         del model
 
     fit_dicts = [dataclasses.asdict(f) for f in fits]

@@ -176,6 +176,21 @@ def test_inner_model_called_directly_gets_the_full_layer(arch):
     torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
+def test_the_record_says_what_ran():
+    """model.last_layer: "pooled" only where every classifier call ran the read rows. An argument the layer
+    does not know (here token_type_ids, which ModernBERT passes down to its layers) runs the full layer."""
+    full, fast = _pair("modernbert")
+    fast.eval()
+    batch = _batch(0)
+    assert pooled_layer.which_ran(full) == "full" and pooled_layer.which_ran(fast) == "full"  # nothing ran yet
+    with torch.no_grad():
+        fast(**batch)
+        fast.base_model(**batch)  # a direct inner call is not a classifier call: not counted
+        assert pooled_layer.which_ran(fast) == "pooled"
+        fast(**batch, token_type_ids=torch.zeros_like(batch["input_ids"]))
+    assert pooled_layer.which_ran(fast) == "mixed"
+
+
 def test_inputs_embeds_gets_the_full_layer():
     full, fast = _pair("llama")
     full.eval(), fast.eval()
