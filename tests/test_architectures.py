@@ -91,9 +91,11 @@ def test_trains_every_weight_and_a_seed_fixes_the_numbers(arch, tiny, toy_env, t
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_padding_does_not_change_the_logits(arch, tiny):
-    """A text alone and the same text padded in a batch with a longer one give the same logits."""
+    """A text alone and the same text padded in a batch with a longer one give the same logits (the pad
+    invariance test of every architecture; for decoders this also checks the pooled position)."""
     folder = tiny(arch)
     spec, tok, model = _load(folder, arch)
+    assert model.config.pad_token_id == tok.pad_token_id is not None  # the decoders' pooling reads the config's
     short, long = _texts(tok, spec.family)
     split = _split(short + long, with_types=getattr(model.config, "type_vocab_size", 0) > 1)  # as the routine
     cpu = torch.device("cpu")
