@@ -131,18 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
-    p.add_argument("--group", default="ttl", help="the model group whose rows to show: its models, then models in "
-                                                  "no group (default ttl, the TeenyTinyLlama table's four; 'all': "
-                                                  "every model; groups: harness list)")
+    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
+                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
+                                   "harness list)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
-    p.add_argument("--group", default="ttl", help="the model group whose rows to show: its models, then models in "
-                                                  "no group (default ttl, the TeenyTinyLlama table's four; 'all': "
-                                                  "every model; groups: harness list)")
+    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
+                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
+                                   "harness list)")
 
     p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
     p.add_argument("--task", required=True)
@@ -249,11 +249,12 @@ def _complete_records(results: Path, variant: str | None):
     return records, variants
 
 
-def _table_axes(group: str, records: list, variants: list):
+def _table_axes(group: str | None, records: list, variants: list):
     """Columns, rows of the model group, published numbers; the records and variants left for those rows."""
-    from .registry import load_models, load_tasks, table_models
+    from .registry import DEFAULT_GROUP, load_models, load_tasks, table_models
 
     tasks, models = load_tasks(), load_models()
+    group = group or DEFAULT_GROUP
     rows, left_out = table_models(models, group)
     records = [r for r in records if r.model["name"] not in left_out]
     variants = [v for v in variants if any(r.variant == v for r in records)]
