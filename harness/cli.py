@@ -41,6 +41,7 @@ def cmd_list(args, argv) -> int:
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
+        alias += f"  [groups: {', '.join(m.groups)}]" if m.groups else ""
         pin = f" {_pin(m.revision)}" if m.hub_id else ""
         print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
     return 0
@@ -147,12 +148,26 @@ def _complete_records(results: Path, variant: str | None):
     return records, variants
 
 
-def _table_axes():
-    from .registry import load_models, load_tasks
+def _table_axes(group: str | None = None, records: list | None = None, variants: list | None = None):
+    """Columns, the rows of the model group (default ttl: the TeenyTinyLlama table's), the published numbers;
+    and the records and variants left for those rows."""
+    from .registry import DEFAULT_GROUP, load_models, load_tasks, table_models
 
     tasks, models = load_tasks(), load_models()
-    return ([(t.name, t.display_name) for t in tasks.values()], [(m.name, m.display_name) for m in models.values()],
-            {t.name: t.published for t in tasks.values()})
+    group = group or DEFAULT_GROUP
+    rows, left_out = table_models(models, group)
+    records = [r for r in records or [] if r.model.name not in left_out]
+    variants = [v for v in variants or [] if any(r.variant == v for r in records)]
+    return [(t.name, t.display_name) for t in tasks.values()], rows, {t.name: t.published for t in tasks.values()}, \
+        records, variants
+
+
+def _rows_of_group(group: str | None, records: list, variants: list):
+    """_table_axes for commands that show records: refuses a group none of whose models have records."""
+    tasks, rows, published, records, variants = _table_axes(group, records, variants)
+    if not variants:
+        raise UserError(f"no complete records for the models of group '{group or 'ttl'}': try --group all")
+    return tasks, rows, published, records, variants
 
 
 def cmd_table(args, argv) -> int:
@@ -162,7 +177,8 @@ def cmd_table(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, *_table_axes())
+    tasks, rows, published, records, variants = _rows_of_group(args.group, records, variants)
+    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, tasks, rows, published)
     if args.format == "markdown":
         text += f"\n{table_files.footer(records, args.variant)}\n"
     out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
@@ -229,7 +245,7 @@ def cmd_sweep(args, argv) -> int:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in plan.cells) or any(o.ok for o in outcomes):
         cmd_table(argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
-                                     variant=plan.variant, output=None), argv)
+                                     variant=plan.variant, output=None, group="all"), argv)  # every model swept
     return 1 if failed else 0
 
 
@@ -241,7 +257,7 @@ def cmd_plot(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published = _table_axes()
+    task_cols, model_rows, published, records, variants = _rows_of_group(args.group, records, variants)
     variant = variants[0]
     records = [r for r in records if r.variant == variant]
     mixing.check(frame(records))
@@ -257,8 +273,8 @@ def cmd_report(args, argv) -> int:
     from .report import render_report
 
     results = _results_dir(args)
-    records, _ = _complete_records(results, None)
-    task_cols, model_rows, published = _table_axes()
+    records, variants = _complete_records(results, None)
+    task_cols, model_rows, published, records, _ = _rows_of_group(args.group, records, variants)
     out = Path(args.output) if args.output else results / "report.html"
     html = render_report(records, task_cols, model_rows, published, results)
     try:

@@ -39,7 +39,8 @@ class RunConfig:
     # bf16 autocast keeps fp32 master weights; on CPU (no native bf16 here) it is slower, so auto = fp32 there.
     precision: str = _setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
     tf32: bool = _setting(True, "TF32 matmuls on CUDA for what stays fp32")
-    attn_implementation: str = _setting("sdpa", "sdpa, eager or flash_attention_2")
+    attn_implementation: str = _setting(
+        "sdpa", "sdpa (eager for models without it, e.g. DeBERTa), eager or flash_attention_2")
     fused_adamw: bool = _setting(True, "the fused AdamW kernel (CUDA, and CPU with torch >= 2.4)")
     pooled_last_layer: bool = _setting(
         True, "compute the last layer only at the position the classifier reads (the same function, "

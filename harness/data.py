@@ -99,8 +99,9 @@ def _load_npz(path: Path) -> dict[str, EncodedSplit] | None:
 
 
 def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None, mirror: str | None = None,
-            limit: int | None = None, use_cache: bool = True) -> TaskData:
-    """Load, check, subset, format and tokenize a task for one tokenizer."""
+            limit: int | None = None, use_cache: bool = True, token_types: bool | None = None) -> TaskData:
+    """Load, check, subset, format and tokenize a task for one tokenizer. token_types: keep the tokenizer's
+    segment ids (default: for encoders)."""
     t0 = time.perf_counter()
     raw, source, revision = load_raw(task, mirror)
     full_train = len(raw["train"])
@@ -115,7 +116,7 @@ def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None
 
     t0 = time.perf_counter()
     max_length = task.max_length or _model_max_length(tokenizer, max_positions)
-    needs_types = family == "encoder"
+    needs_types = family == "encoder" if token_types is None else token_types and family == "encoder"
     texts = {role: format_texts(task, s, family, tokenizer) for role, s in raw.items()}
     h = hashlib.sha256()
     h.update(f"v1|{family}|{max_length}|{needs_types}|{tokenizer_fingerprint(tokenizer)}".encode())

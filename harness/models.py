@@ -6,6 +6,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from . import tokens
 from .config import RunConfig
 from .errors import UserError, short
 from .hub import MIRROR_ENV, mirror_entry
@@ -51,12 +52,15 @@ def load_tokenizer(spec: ModelSpec, where: str, revision: str | None, trust_remo
     if not hasattr(tok, "pad_token_id") or len(tok) <= len(set(tok.all_special_ids)) + 1:
         raise UserError(f"model {spec.name}: cannot load the tokenizer from '{where}' (no tokenizer files: "
                         f"save the tokenizer beside the model)")
+    tokens.apply_pad_token(spec, tok)
     if tok.pad_token_id is None:
         raise UserError(f"model {spec.name}: the tokenizer has no pad token; batched classification needs one "
-                        f"(add a pad token to the tokenizer, distinct from EOS for decoders)")
+                        f"(name one in the model's models.yaml entry, field pad_token, distinct from EOS for "
+                        f"decoders; or add one to the tokenizer)")
     if spec.family == "decoder" and tok.eos_token_id is not None and tok.pad_token_id == tok.eos_token_id:
         print(f"warning: model {spec.name}: pad token equals EOS; with EOS appended to every text the "
-              f"last-token pooling lands on the token before EOS", file=sys.stderr, flush=True)
+              f"last-token pooling lands on the token before EOS (field pad_token in models.yaml names another)",
+              file=sys.stderr, flush=True)
     return tok
 
 
@@ -81,7 +85,10 @@ def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: in
         model = AutoModelForSequenceClassification.from_pretrained(
             where, revision=revision, num_labels=num_labels,
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-            attn_implementation=cfg.attn_implementation, trust_remote_code=trust_remote_code)
+            # sdpa (the default) where the architecture has it, eager where not (DeBERTa): transformers' own
+            # choice when none is named; the record's model.attn_implementation says which ran.
+            attn_implementation=None if cfg.attn_implementation == "sdpa" else cfg.attn_implementation,
+            trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise _load_failure(spec, where, "model", exc) from None
     # The pooling of decoders reads config.pad_token_id; the tokenizer's pad token alone is not enough.

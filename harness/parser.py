@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
                                     "all-variants>.<ext>)")
+    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
+                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
+                                   "harness list)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
@@ -81,10 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
                                     "-<metric> added for a metric other than accuracy)")
+    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
+                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
+                                   "harness list)")
 
     p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--output", help="HTML path (default: <results>/report.html)")
+    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
+                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
+                                   "harness list)")
 
     p = sub.add_parser("export", help="results in the Hub's formats (model-index, .eval_results) or as JSON lines")
     p.add_argument("--format", required=True, choices=["model-index", "eval-results", "jsonl"],
@@ -135,7 +144,8 @@ def _add_sweep(sub) -> None:
     p.add_argument("--config", help="a sweep YAML file (tasks, models, seeds, limit, mirror, executor, jobs, settings, "
                                     "slurm); flags given here win")
     p.add_argument("--tasks", help="comma-separated (default: every registered task)")
-    p.add_argument("--models", help="comma-separated names or folders (default: every registered model)")
+    p.add_argument("--models", help="comma-separated names or folders (default: the models of the TTL table's "
+                                    "group, ttl, and the models in no group)")
     p.add_argument("--seed", help="seed(s), comma-separated")
     p.add_argument("--seeds", type=int, help="N seeds: 42, 43, ... (default 1)")
     p.add_argument("--limit", type=int, help="examples per split (smoke sweeps)")

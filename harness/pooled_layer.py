@@ -1,144 +1,381 @@
 """An exact shortcut for sequence classification: the last layer computed only where the head reads.
 
-The classification head reads one position per row: [CLS] for BERT encoders, the rightmost non-pad token
-for Llama decoders (transformers' own pooling rule). In the last layer, every other position's query,
-attention output and feed-forward block feeds nothing: about 10/12 of that layer's work, so 1/num_layers
-of the model's. `install()` gives the model's last layer a forward that computes the read rows only (keys
-and values still come from every token, with the mask the layer is given) and passes the other rows
-through as they came in; nothing downstream reads them. The function is the same up to float rounding;
-the parameters, and so checkpoints, are untouched. A training run is not the same to the digit when
-dropout is on: the skipped rows draw no dropout masks, so a seed follows another random path (Assin2,
-MiniLM, seed 42: 80.88 with the shortcut, 80.31 without; benchmarks/README.md). Layers of other
-classes, and calls this does not know (a cache, a 2-D flash-attention mask), keep the layer's own forward.
+The classification head reads one position per row: the first token ([CLS] / <s>) for BERT, RoBERTa,
+XLM-RoBERTa and ModernBERT with `classifier_pooling: cls`; the rightmost token that is not the pad token for
+Llama, Mistral, Qwen2 and Qwen3 (transformers' own pooling rule). In the last layer every other position's
+query, attention output and feed-forward block feeds nothing: about 10/12 of that layer's work, so
+1/num_layers of the model's. `install()` gives the model's last layer a forward that computes the read rows
+only (keys and values still come from every token, with the mask the layer is given) and passes the other
+rows through as they came in; nothing downstream reads them. Results are the same up to float rounding; the
+parameters, and so checkpoints, are untouched.
+
+Never silently wrong:
+- the read positions are computed from the input ids by the model's own forward, handed to the last layer of
+  that same call and bound into it (a gradient-checkpointing recompute reuses them); a call that did not come
+  through the model's forward (the inner model called directly) gets the full layer;
+- calls whose outputs would show the skipped rows or that this code does not know get the full layer:
+  `output_hidden_states` / `output_attentions` (argument or config), `inputs_embeds`, a cache holding earlier
+  tokens, cross-attention, a 2-D or non-tensor mask, extra arguments;
+- other classifiers keep their own forward: DeBERTa (v1 and v2: relative-position attention in both directions,
+  not a simple row), ModernBERT with mean pooling (reads every position), other attention kernels than
+  sdpa/eager (flash attention unpads the batch).
+A model wrapped by peft is handled through its base model; LoRA layers are called as modules, so adapters act
+on the computed rows as they would in the full layer.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import sys
 import types
+from dataclasses import dataclass
+from typing import Callable
 
 SUPPORTED_ATTENTION = ("sdpa", "eager")
+_STATE = "_pooled_layer"  # attribute on the patched model and layer: {"arch": ..., "slot": {...}}
+_OUTPUT_FLAGS = ("output_hidden_states", "output_attentions")
 
 
-def install(model, pad_token_id: int | None) -> bool:
-    """Patch the last layer of a BERT or Llama sequence classifier; False (nothing changed) otherwise."""
-    if getattr(model.config, "_attn_implementation", None) not in SUPPORTED_ATTENTION:
+@dataclass(frozen=True)
+class _Arch:
+    layers: Callable  # model -> the list of its encoder/decoder layers
+    layer_class: str
+    reads: str  # "first" or "last_non_pad"
+    rows: Callable  # the last layer's computation at the read rows: (layer, positions, hidden, args) -> hidden
+    named: tuple[str, ...]  # the layer's arguments the row computation understands
+
+
+def install(model) -> bool:
+    """Patch the last layer of a supported sequence classifier (or of the base model under a peft wrapper);
+    False (nothing changed) where `why_not` gives a reason. Installing twice changes nothing."""
+    target = _unwrap(model)
+    if why_not(target) is not None:
         return False
-    kind, layer = _last_layer(model)
-    if kind is None:
-        return False
-    if "forward" in vars(layer):  # installed already
+    if is_installed(target):
         return True
-    full = layer.forward
-    if kind == "bert":
-        layer.forward = types.MethodType(lambda self, *a, **k: _bert_forward(self, full, *a, **k), layer)
-        return True
-    # Decoders: the pooled row depends on the input ids, which the layer never sees; a pre-hook on the
-    # model keeps them for the layer's next call.
-    state = {"positions": None}
-
-    def keep_positions(module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        state["positions"] = None if ids is None or pad_token_id is None else _last_non_pad(ids, pad_token_id)
-
-    model.register_forward_pre_hook(keep_positions, with_kwargs=True)
-    layer.forward = types.MethodType(lambda self, *a, **k: _llama_forward(self, full, state, *a, **k), layer)
+    arch_name = type(target).__name__
+    layer = _last_layer(target, _ARCHS[arch_name])
+    slot: dict = {}  # shared by the model's forward (writes the positions) and the layer's (takes them)
+    runs = {"pooled": 0, "full": 0}  # classifier calls that ran the read rows / the full layer
+    setattr(target, _STATE, {"arch": arch_name, "slot": slot, "runs": runs})
+    setattr(layer, _STATE, {"arch": arch_name, "slot": slot, "runs": runs})
+    # No closures over the model: a deepcopy of the model carries forwards bound to the copy.
+    target.forward = _ModelForward(target)
+    layer.forward = types.MethodType(_layer_forward, layer)
     return True
 
 
 def is_installed(model) -> bool:
-    """Whether the model's last layer runs the shortcut (its instance carries the patched forward)."""
-    layer = _last_layer(model)[1]
-    return layer is not None and "forward" in vars(layer)
+    """Whether the model's last layer runs the shortcut."""
+    target = _unwrap(model)
+    state = getattr(target, _STATE, None)
+    if state is None or "forward" not in vars(target):
+        return False
+    layer = _last_layer(target, _ARCHS[state["arch"]])
+    return "forward" in vars(layer) and getattr(layer, _STATE, None) is not None
 
 
-def _last_layer(model):
-    base = getattr(model, model.base_model_prefix, None)
-    cls = type(base).__name__ if base is not None else None
-    if cls == "BertModel" and not model.config.is_decoder:
-        layer = base.encoder.layer[-1]
-        ok = (type(layer).__name__ == "BertLayer" and not layer.add_cross_attention
-              and layer.chunk_size_feed_forward == 0 and type(model).__name__ == "BertForSequenceClassification")
-        return ("bert", layer) if ok else (None, None)
-    if cls == "LlamaModel" and len(base.layers) == model.config.num_hidden_layers:
-        layer = base.layers[-1]
-        ok = type(layer).__name__ == "LlamaDecoderLayer" and type(model).__name__ == "LlamaForSequenceClassification"
-        return ("llama", layer) if ok else (None, None)
-    return None, None
+def which_ran(model) -> str:
+    """What the record says (model.last_layer): "pooled" where every classifier call since install ran the
+    read rows, "full" where none did (or it is not installed), "mixed" where some calls needed the full layer."""
+    target = _unwrap(model)
+    runs = getattr(target, _STATE, {}).get("runs") if is_installed(target) else None
+    if not runs or not runs["pooled"]:
+        return "full"
+    return "mixed" if runs["full"] else "pooled"
 
 
-def _last_non_pad(input_ids, pad_token_id: int):
+def why_not(model) -> str | None:
+    """Why the shortcut cannot be installed on this model (None: it can, or already is)."""
+    target = _unwrap(model)
+    cls = type(target).__name__
+    arch = _ARCHS.get(cls)
+    if arch is None:
+        if cls.startswith("Deberta"):
+            return f"{cls}: its attention mixes relative positions both ways; no simple read-rows form"
+        return f"{cls} is not among the supported classifiers ({', '.join(sorted(_ARCHS))})"
+    attn = getattr(target.config, "_attn_implementation", None)
+    if attn not in SUPPORTED_ATTENTION:
+        return f"attention '{attn}' (the shortcut supports {', '.join(SUPPORTED_ATTENTION)})"
+    if cls == "ModernBertForSequenceClassification" and target.config.classifier_pooling != "cls":
+        return f"classifier_pooling '{target.config.classifier_pooling}' reads every position"
+    if arch.reads == "first" and getattr(target.config, "is_decoder", False):
+        return "a causal (is_decoder) encoder"
+    layers = arch.layers(target)
+    if arch.reads == "last_non_pad" and len(layers) != target.config.num_hidden_layers:
+        return "the model runs fewer layers than it holds"
+    layer = layers[-1]
+    if type(layer).__name__ != arch.layer_class and not is_installed(target):
+        return f"last layer is a {type(layer).__name__}, not a {arch.layer_class}"
+    if getattr(layer, "add_cross_attention", False):
+        return "cross-attention"
+    return None
+
+
+# ------------------------------------------------------------------ the two patched forwards
+
+class _ModelForward:
+    """The classifier's own forward, with the read positions of this very call handed to its last layer.
+    A callable object rather than a closure, so that a deepcopy of the model follows the copy, and so that
+    inspect.signature(model.forward) still shows the classifier's parameters (peft and trainers read it)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, *args, **kwargs):
+        model = self.model
+        state = getattr(model, _STATE)
+        slot = state["slot"]
+        previous = slot.get("positions")
+        slot["positions"] = _read_positions(model, args, kwargs)
+        if slot["positions"] is None:
+            state["runs"]["full"] += 1
+        try:
+            return type(model).forward(model, *args, **kwargs)
+        finally:
+            slot["positions"] = previous
+
+    @property
+    def __signature__(self):
+        sig = _signature(type(self.model))
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+
+def _layer_forward(self, *args, **kwargs):
+    import torch
+
+    state = getattr(self, _STATE)
+    positions = state["slot"].pop("positions", None)  # taken: one use per model call
+    arch = _ARCHS[state["arch"]]
+    given = None if positions is None else _layer_arguments(self, arch, args, kwargs, positions)
+    if positions is not None:  # a classifier call (a direct call of the inner model is not counted)
+        state["runs"]["full" if given is None else "pooled"] += 1
+    if given is None:
+        return type(self).forward(self, *args, **kwargs)
+    hidden_states = given.pop("hidden_states")
+    if getattr(self, "gradient_checkpointing", False) and self.training and torch.is_grad_enabled():
+        # As transformers' checkpointed layers do: the recompute must not write the cache a second time. The
+        # positions are bound into the recomputed function, so the recompute reads the same rows.
+        if "cache" in given:
+            given["cache"] = None
+        return self._gradient_checkpointing_func(functools.partial(arch.rows, self, positions, **given),
+                                                 hidden_states)
+    return arch.rows(self, positions, hidden_states, **given)
+
+
+def _read_positions(model, args, kwargs):
+    """The positions the head will read for this call, or None where the call must run the full layer."""
+    import torch
+
+    if len(args) > 1 or kwargs.get("inputs_embeds") is not None:
+        return None
+    if kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None:
+        return None
+    for flag in _OUTPUT_FLAGS:  # the caller would see the rows the shortcut skips
+        value = kwargs.get(flag)
+        if value or (value is None and getattr(model.config, flag, False)):
+            return None
+    input_ids = kwargs.get("input_ids", args[0] if args else None)
+    if input_ids is None or input_ids.dim() != 2:
+        return None
+    batch, length = input_ids.shape
+    arch = _ARCHS[type(model).__name__]
+    if arch.reads == "first":
+        if type(model).__name__ == "ModernBertForSequenceClassification" and model.config.classifier_pooling != "cls":
+            return None
+        return torch.zeros(batch, dtype=torch.long, device=input_ids.device)
+    pad = model.config.get_text_config().pad_token_id
+    if pad is None:  # transformers reads the last position (and refuses batches larger than one)
+        return torch.full((batch,), length - 1, dtype=torch.long, device=input_ids.device) if batch == 1 else None
+    return last_non_pad(input_ids, pad)
+
+
+def last_non_pad(input_ids, pad_token_id: int):
     """transformers' rule: the rightmost token that is not the pad token (0 for an all-pad row)."""
     import torch
 
     non_pad = (input_ids != pad_token_id).to(torch.int32)
-    return (torch.arange(input_ids.shape[-1], device=input_ids.device, dtype=torch.int32) * non_pad).argmax(-1)
+    return (torch.arange(input_ids.shape[-1], device=input_ids.device, dtype=torch.int32) * non_pad).argmax(-1).long()
 
 
-def _mask_rows(mask, positions, batch: int):
-    """The rows of a (B|1, 1, Q, K) attention mask at the query positions, as (B, 1, 1, K)."""
+def _layer_arguments(layer, arch: _Arch, args, kwargs, positions) -> dict | None:
+    """The layer call's arguments by name, or None where the call needs the full layer."""
     import torch
 
+    try:
+        bound = _signature(type(layer)).bind(layer, *args, **kwargs)
+    except TypeError:
+        return None
+    given = {}
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        values = value.items() if kind is inspect.Parameter.VAR_KEYWORD else [(name, value)]
+        for key, v in values:
+            if key in arch.named:
+                given[key] = v
+            elif key != "self" and v is not None and v is not False:
+                return None  # an argument this code does not know (flash-attention packing, output flags, ...)
+    hidden = given.get("hidden_states")
+    mask = given.get("attention_mask")
+    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or positions.shape != hidden.shape[:1]:
+        return None
+    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dim() != 4):
+        return None
+    if "position_embeddings" in arch.named and given.get("position_embeddings") is None:
+        return None
+    if given.get("encoder_hidden_states") is not None or given.get("encoder_attention_mask") is not None:
+        return None
+    cache = given.get("cache")
+    if cache is not None:
+        if arch.reads == "first":  # an encoder with a cache is a decoder in disguise
+            return None
+        if cache.get_seq_length(layer.self_attn.layer_idx):  # earlier tokens: the query rows are not these
+            return None
+    given.pop("encoder_hidden_states", None)
+    given.pop("encoder_attention_mask", None)
+    return given
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(cls):
+    return inspect.signature(cls.forward)  # follows the decorators' __wrapped__ to the layer's own forward
+
+
+# ------------------------------------------------------------------ shared pieces
+
+def _unwrap(model):
+    """The transformers model under a peft wrapper (PeftModel.get_base_model); the model itself otherwise."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def _last_layer(model, arch: _Arch):
+    return arch.layers(model)[-1]
+
+
+def _mask_rows(mask, positions, batch: int, length: int, causal: bool, dtype):
+    """The (B, 1, 1, K) mask of the query rows at `positions`. None stays None for encoders (no padding:
+    every key); for decoders None means causal without padding, so the row sees keys up to its own position."""
+    import torch
+
+    if mask is None:
+        if not causal:
+            return None
+        allowed = torch.arange(length, device=positions.device) <= positions[:, None]
+        return torch.zeros(allowed.shape, dtype=dtype, device=positions.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min)[:, None, None]
     mask = mask.expand(batch, -1, -1, -1)
     if mask.shape[2] == 1:  # already one row for every query
         return mask
     return mask[torch.arange(batch, device=mask.device), :, positions].unsqueeze(2)
 
 
-def _bert_forward(layer, full, hidden_states, attention_mask=None, *args, **kwargs):
-    import torch
-    import torch.nn.functional as F
+def _attention(module, q, k, v, mask, dropout: float, scaling: float):
+    """The model's own attention kernel (sdpa or its eager function) for the read rows: (B, 1, heads x dim)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    cache = kwargs.get("cache", kwargs.get("past_key_values"))
-    encoder_states = args[0] if args else kwargs.get("encoder_hidden_states")
-    if cache is not None or encoder_states is not None or (attention_mask is not None and attention_mask.dim() != 4):
-        return full(hidden_states, attention_mask, *args, **kwargs)
+    eager = sys.modules[type(module).__module__].eager_attention_forward
+    interface = ALL_ATTENTION_FUNCTIONS.get_interface(module.config._attn_implementation, eager)
+    out, _ = interface(module, q, k, v, mask, dropout=dropout if module.training else 0.0, scaling=scaling)
+    return out.reshape(q.shape[0], 1, -1)
+
+
+def _rope(module, x, cos, sin):
+    """The architecture's own rotary embedding (its module's apply_rotary_pos_emb) applied to x alone."""
+    rotated, _ = sys.modules[type(module).__module__].apply_rotary_pos_emb(x, x, cos, sin)
+    return rotated
+
+
+def _put_rows(hidden_states, rows, positions, row):
+    return hidden_states.index_put((rows, positions), row.squeeze(1).to(hidden_states.dtype))
+
+
+# ------------------------------------------------------------------ the read rows, per layer kind
+
+def _bert_rows(layer, positions, hidden_states, attention_mask=None, cache=None):
+    """BertLayer / RobertaLayer / XLMRobertaLayer: post-norm attention and feed-forward at the read rows."""
+    import torch
+
     sa = layer.attention.self
     batch, length, _ = hidden_states.shape
-    cls = hidden_states[:, :1]
-    q = sa.query(cls).view(batch, 1, -1, sa.attention_head_size).transpose(1, 2)
+    rows = torch.arange(batch, device=hidden_states.device)
+    read = hidden_states[rows, positions].unsqueeze(1)
+    q = sa.query(read).view(batch, 1, -1, sa.attention_head_size).transpose(1, 2)
     k = sa.key(hidden_states).view(batch, length, -1, sa.attention_head_size).transpose(1, 2)
     v = sa.value(hidden_states).view(batch, length, -1, sa.attention_head_size).transpose(1, 2)
-    if attention_mask is not None:
-        attention_mask = attention_mask[:, :, :1]  # the [CLS] query's row
-    context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, scale=sa.scaling,
-                                             dropout_p=sa.dropout.p if layer.training else 0.0)
-    attended = layer.attention.output(context.transpose(1, 2).reshape(batch, 1, -1), cls)
-    out = layer.output(layer.intermediate(attended), attended)
-    return torch.cat([out, hidden_states[:, 1:]], dim=1)
+    mask = _mask_rows(attention_mask, positions, batch, length, causal=False, dtype=q.dtype)
+    context = _attention(sa, q, k, v, mask, sa.dropout.p, sa.scaling)
+    attended = layer.attention.output(context, read)
+    return _put_rows(hidden_states, rows, positions, layer.output(layer.intermediate(attended), attended))
 
 
-def _llama_forward(layer, full, state, hidden_states, attention_mask=None, position_ids=None, cache=None,
-                   use_cache=False, position_embeddings=None, **kwargs):
+def _modernbert_rows(layer, positions, hidden_states, attention_mask=None, position_embeddings=None):
+    """ModernBertEncoderLayer: pre-norm, fused QKV, rotary, local or global mask as given."""
     import torch
-    import torch.nn.functional as F
-    from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
-    positions = state["positions"]
-    # transformers makes a cache even for classification; one holding earlier tokens needs the full layer.
-    past = cache.get_seq_length(layer.self_attn.layer_idx) if cache is not None else 0
-    if (past or position_embeddings is None or positions is None
-            or (attention_mask is not None and attention_mask.dim() != 4)):
-        return full(hidden_states, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
-                    use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
+    attn = layer.attn
+    batch, length, _ = hidden_states.shape
+    rows = torch.arange(batch, device=hidden_states.device)
+    # Wqkv is one Linear: it is called as a module (a LoRA wrapper stays in effect) on every row, and the
+    # query is taken at the read rows afterwards.
+    qkv = attn.Wqkv(layer.attn_norm(hidden_states)).view(batch, length, 3, -1, attn.head_dim)
+    q, k, v = qkv.unbind(dim=2)
+    q = q[rows, positions].unsqueeze(1).transpose(1, 2)
+    k, v = k.transpose(1, 2), v.transpose(1, 2)
+    cos, sin = (t.expand(batch, -1, -1) for t in position_embeddings)
+    q = _rope(attn, q, cos[rows, positions].unsqueeze(1), sin[rows, positions].unsqueeze(1))
+    k = _rope(attn, k, cos, sin)
+    mask = _mask_rows(attention_mask, positions, batch, length, causal=False, dtype=q.dtype)
+    context = _attention(attn, q, k, v, mask, attn.attention_dropout, attn.head_dim ** -0.5)
+    row = hidden_states[rows, positions].unsqueeze(1) + attn.out_drop(attn.Wo(context))
+    row = row + layer.mlp(layer.mlp_norm(row))
+    return _put_rows(hidden_states, rows, positions, row)
+
+
+def _decoder_rows(layer, positions, hidden_states, attention_mask=None, position_embeddings=None, cache=None,
+                  position_ids=None, use_cache=None):
+    """Llama / Mistral / Qwen2 / Qwen3 decoder layers: pre-norm, grouped-query attention, rotary; Qwen3 also
+    normalises each head's query and key. The mask (causal, padded, sliding window) is the one the layer got."""
+    import torch
+
     attn = layer.self_attn
     batch, length, _ = hidden_states.shape
     rows = torch.arange(batch, device=hidden_states.device)
-    positions = positions.to(hidden_states.device).long()
     normed = layer.input_layernorm(hidden_states)
-    q = attn.q_proj(normed[rows, positions].unsqueeze(1)).view(batch, 1, -1, attn.head_dim).transpose(1, 2)
-    k = attn.k_proj(normed).view(batch, length, -1, attn.head_dim).transpose(1, 2)
+    q = attn.q_proj(normed[rows, positions].unsqueeze(1)).view(batch, 1, -1, attn.head_dim)
+    k = attn.k_proj(normed).view(batch, length, -1, attn.head_dim)
     v = attn.v_proj(normed).view(batch, length, -1, attn.head_dim).transpose(1, 2)
-    cos, sin = (t.expand(batch, -1, -1) for t in position_embeddings)  # (B, L, head_dim)
-    q = q * cos[rows, positions][:, None, None] + rotate_half(q) * sin[rows, positions][:, None, None]
-    k = k * cos.unsqueeze(1) + rotate_half(k) * sin.unsqueeze(1)
+    if hasattr(attn, "q_norm"):  # Qwen3
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k = q.transpose(1, 2), k.transpose(1, 2)
+    cos, sin = (t.expand(batch, -1, -1) for t in position_embeddings)
+    q = _rope(attn, q, cos[rows, positions].unsqueeze(1), sin[rows, positions].unsqueeze(1))
+    k = _rope(attn, k, cos, sin)
     if cache is not None:  # keep the cache as the full layer would
         k, v = cache.update(k, v, attn.layer_idx)
-    k, v = repeat_kv(k, attn.num_key_value_groups), repeat_kv(v, attn.num_key_value_groups)
-    if attention_mask is None:  # causal without padding: the row sees keys up to its own position
-        attention_mask = (torch.arange(length, device=q.device) <= positions[:, None])[:, None, None]
-    else:
-        attention_mask = _mask_rows(attention_mask, positions, batch)
-    context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, scale=attn.scaling,
-                                             dropout_p=attn.attention_dropout if layer.training else 0.0)
-    row = hidden_states[rows, positions] + attn.o_proj(context.transpose(1, 2).reshape(batch, -1))
+    mask = _mask_rows(attention_mask, positions, batch, length, causal=True, dtype=q.dtype)
+    context = _attention(attn, q, k, v, mask, attn.attention_dropout, attn.scaling)
+    row = hidden_states[rows, positions].unsqueeze(1) + attn.o_proj(context)
     row = row + layer.mlp(layer.post_attention_layernorm(row))
-    return hidden_states.index_put((rows, positions), row)
+    return _put_rows(hidden_states, rows, positions, row)
+
+
+_BERT_ARGS = ("hidden_states", "attention_mask", "cache", "encoder_hidden_states", "encoder_attention_mask")
+_DECODER_ARGS = ("hidden_states", "attention_mask", "position_embeddings", "cache", "position_ids", "use_cache")
+
+# The supported classifiers, by class: where their layers are, which class the last one must be, which
+# position the head reads, and the read-rows form of that layer.
+_ARCHS = {
+    "BertForSequenceClassification": _Arch(lambda m: m.bert.encoder.layer, "BertLayer", "first", _bert_rows,
+                                           _BERT_ARGS),
+    "RobertaForSequenceClassification": _Arch(lambda m: m.roberta.encoder.layer, "RobertaLayer", "first",
+                                              _bert_rows, _BERT_ARGS),
+    "XLMRobertaForSequenceClassification": _Arch(lambda m: m.roberta.encoder.layer, "XLMRobertaLayer", "first",
+                                                 _bert_rows, _BERT_ARGS),
+    "ModernBertForSequenceClassification": _Arch(lambda m: m.model.layers, "ModernBertEncoderLayer", "first",
+                                                 _modernbert_rows,
+                                                 ("hidden_states", "attention_mask", "position_embeddings")),
+    **{f"{name}ForSequenceClassification": _Arch(lambda m: m.model.layers, f"{name}DecoderLayer", "last_non_pad",
+                                                 _decoder_rows, _DECODER_ARGS)
+       for name in ("Llama", "Mistral", "Qwen2", "Qwen3")},
+}

@@ -97,7 +97,9 @@ class ModelInfo:
     revision_resolved: str | None = None  # the 40-hex hub commit that was loaded; None where there is none (folders)
     attn_implementation: str | None = None  # as the loaded model reports it
     parameters: int | None = None  # with the new classification head
-    last_layer: str | None = None  # "pooled": the exact shortcut of pooled_layer.py ran; "full": it did not
+    # "pooled": the exact shortcut of pooled_layer.py ran in every forward; "full": in none; "mixed": some
+    # forwards needed the full layer (see pooled_layer.py)
+    last_layer: str | None = None
     revision_requested: str | None = None  # the registry's revision (None: unpinned, the default branch)
     package: str | None = None  # package models: the installed distribution (pip name) that ships the weights
     package_version: str | None = None  # ... and its version

@@ -17,6 +17,9 @@ import yaml
 from .errors import UserError
 
 FAMILIES = ("decoder", "encoder")
+# The model group `harness table` shows by default: the four models of the TeenyTinyLlama table.
+DEFAULT_GROUP = "ttl"
+ALL_GROUPS = "all"
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -101,6 +104,9 @@ class ModelSpec:
     extra: str | None = None  # the pip extra that installs that package
     aliases: tuple[str, ...] = ()
     trust_remote_code: bool = False
+    pad_token: str | None = None  # the token to pad with, for tokenizers without one (see harness/tokens.py)
+    groups: tuple[str, ...] = ()  # named sets of models a table can show (DEFAULT_GROUP: the TTL table's rows)
+    defined_in: str | None = None  # the registry file, for errors about the entry
 
     @property
     def source(self) -> str:
@@ -232,7 +238,7 @@ def parse_task(data, source: str) -> TaskSpec:
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
     f = _Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
-                              "aliases", "trust_remote_code"})
+                              "aliases", "trust_remote_code", "pad_token", "groups"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
     family = f.get("family", str)
@@ -247,11 +253,25 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
     revision = check_revision(f.get("revision", str, required=False), where)
     if revision and not hub_id:
         raise UserError(f"{where}: field 'revision' applies to hub models only (a package is pinned by its version)")
+    pad_token = f.get("pad_token", str, required=False)
+    if pad_token is not None and not pad_token.strip():
+        raise UserError(f"{where}: field 'pad_token' must name a token of the tokenizer, got {pad_token!r}")
     return ModelSpec(name=name, display_name=f.get("display_name", str), family=family, hub_id=hub_id,
                      revision=revision, path=f.get("path", str, required=False),
                      package=f.get("package", str, required=False), extra=f.get("extra", str, required=False),
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
-                     trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False))
+                     trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False),
+                     pad_token=pad_token, groups=name_list(f, "groups"), defined_in=source)
+
+
+def name_list(f: _Fields, key: str) -> tuple[str, ...]:
+    """An optional list of lowercase names (a model's groups; a task's suites to come)."""
+    names = f.get(key, list, required=False, default=[])
+    for n in names:
+        if not isinstance(n, str) or not _NAME.match(n) or n == ALL_GROUPS:
+            raise UserError(f"{f.where}: field '{key}' must list lowercase names ('{ALL_GROUPS}' is reserved), "
+                            f"got {n!r}")
+    return tuple(dict.fromkeys(names))
 
 
 def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
@@ -274,6 +294,22 @@ def load_models(root: Path | None = None) -> dict[str, ModelSpec]:
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: expected a mapping of model name -> entry")
     return {name: parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+
+
+def groups_of(models: dict[str, ModelSpec]) -> list[str]:
+    return sorted({g for m in models.values() for g in m.groups})
+
+
+def table_models(models: dict[str, ModelSpec], group: str = DEFAULT_GROUP) -> tuple[list[tuple[str, str]], set[str]]:
+    """The rows of a table for one model group, as (name, display) in registry order, and the registered models
+    it leaves out. A group's table lists its models, then the models in no group (minilm-l6; a local folder
+    is in no group either, and joins as a row where it has records); models of other groups are left out.
+    `all` lists every registered model."""
+    if group != ALL_GROUPS and group not in groups_of(models):
+        raise _unknown("model group", group, groups_of(models) + [ALL_GROUPS])
+    shown = [m for m in models.values() if group == ALL_GROUPS or group in m.groups or not m.groups]
+    names = {m.name for m in shown}
+    return [(m.name, m.display_name) for m in shown], {n for n in models if n not in names}
 
 
 def _unknown(kind: str, name: str, valid: list[str]) -> UserError:

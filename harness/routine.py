@@ -150,8 +150,8 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     stepping and evaluating is the experiment, and reads best in one place."""
     import torch
 
-    if cfg.pooled_last_layer:
-        pooled_layer.install(model, pad_id)
+    if cfg.pooled_last_layer and not pooled_layer.install(model):
+        log(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
     model.to(device)
     model.train()
     net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
@@ -280,7 +280,9 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     t_model_meta = time.perf_counter() - t0
     data = data_mod.prepare(task, tokenizer, model_spec.family,
                             max_positions=getattr(mconf, "max_position_embeddings", None), mirror=mirror,
-                            limit=limit, use_cache=use_cache)
+                            limit=limit, use_cache=use_cache,
+                            # Segment ids only where the model embeds them (BERT; not RoBERTa, DeBERTa, ModernBERT).
+                            token_types=(getattr(mconf, "type_vocab_size", 0) or 0) > 1)
     log(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
         f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
@@ -298,7 +300,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               checkpoint_dir=checkpoint_dir, log=log))
         loaded = {"attn_implementation": getattr(model.config, "_attn_implementation", None),
                   "parameters": sum(p.numel() for p in model.parameters()),
-                  "last_layer": "pooled" if pooled_layer.is_installed(model) else "full",
+                  "last_layer": pooled_layer.which_ran(model),
                   **model_provenance(model_spec, where, (model_lock and model_lock.commit)
                                      or getattr(model.config, "_commit_hash", None) or revision)}
         del model

@@ -197,7 +197,7 @@ class SweepPlan:
 
 def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
     """args: the parsed `harness sweep` flags; settings: the run settings given as flags (name -> value)."""
-    from .registry import resolve_model, resolve_task
+    from .registry import resolve_model, resolve_task, table_models
 
     conf = load_sweep_file(Path(args.config)) if args.config else {}
     settings = dict(settings)
@@ -215,7 +215,7 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
         return [x.strip() for x in items if x.strip()]
 
     task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
-    model_args = names(args.models, "models", list(models))
+    model_args = names(args.models, "models", [name for name, _ in table_models(models)[0]])
     file_seeds = conf.get("seeds")
     seed_text = args.seed if args.seed is not None else (
         ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)

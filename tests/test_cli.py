@@ -57,7 +57,7 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
 
     out = harness("table", "--results", results)
     assert out.returncode == 0, out.stderr
-    assert "| Models | IMDB | FaQuAD-NLI | HateBr | Assin2 | AgNews | Toy | ToyBool | Average |" in out.stdout
+    assert "| Models | IMDB | FaQuAD-NLI | HateBr | Assin2 | AgNews | ASSIN PT-BR | Toy | ToyBool | Average |" in out.stdout
     assert "| tiny-llama |" in out.stdout and "| tiny-bert |" in out.stdout
     assert "protocol `clean`" in out.stdout and (record.precision, record.device_type) == ("fp32", "cpu")
     assert (results / "table-clean-all-variants.md").read_text() == out.stdout
@@ -241,3 +241,32 @@ def test_mirror_from_the_environment(toy_env, tiny_encoder, monkeypatch, capsys)
     assert main(["run", "--task", "toy", "--model", str(tiny_encoder), "--epochs", "1", "--limit", "16"]) == 0
     (path,) = toy_env["results"].rglob("seed42.json")
     assert read_record(path).task.source == str((toy_env["mirror"] / "tester" / "toy").resolve())
+
+
+def test_table_shows_the_ttl_group_by_default_and_other_groups_on_request(tmp_path, capsys):
+    """Records of models in other groups stay out of the default (TTL) table; models in no group (minilm-l6,
+    a local folder) join it; --group picks another group, --group all shows every model."""
+    from records import make_record
+
+    from harness.store import write_record
+
+    shown = {"ttl-160m": "TTL-160m", "minilm-l6": "MiniLM-L6 (English)", "tucano-160m": "Tucano-160m",
+             "my-folder": "my-folder"}  # the registry's display names; the record's for a folder
+    for model in shown:
+        write_record(tmp_path, make_record("assin2", model, 42, 80.0, display=model))
+
+    def rows(*flags):
+        assert main(["table", "--results", str(tmp_path), "--protocol", "published", *flags]) == 0
+        out = capsys.readouterr().out.split("### Against")[0]
+        return [model for model, display in shown.items() if f"| {display} |" in out]
+
+    assert rows() == ["ttl-160m", "minilm-l6", "my-folder"]
+    assert rows("--group", "tucano") == ["minilm-l6", "tucano-160m", "my-folder"]
+    assert rows("--group", "all") == ["ttl-160m", "minilm-l6", "tucano-160m", "my-folder"]
+    assert main(["table", "--results", str(tmp_path), "--group", "tucan"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model group 'tucan'" in err and "did you mean 'tucano'" in err and len(err.splitlines()) == 1
+    only_tucano = tmp_path / "only-tucano"
+    write_record(only_tucano, make_record("assin2", "tucano-160m", 42, 80.0))
+    assert main(["table", "--results", str(only_tucano)]) == 2
+    assert "no complete records for the models of group 'ttl': try --group all" in capsys.readouterr().err

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.registry import load_models, load_tasks, parse_task, resolve_model, resolve_task
+from harness.registry import load_models, load_tasks, parse_task, resolve_model, resolve_task, table_models
 
 VALID = {
     "name": "t", "display_name": "T", "hub_id": "o/t", "splits": {"train": "train", "test": "test"},
@@ -116,3 +116,64 @@ def test_every_run_setting_has_help():
     from harness.config import RunConfig, help_of
 
     assert all(help_of(f).strip() for f in dataclasses.fields(RunConfig))
+
+
+def _models_yaml(tmp_path, text):
+    (tmp_path / "models.yaml").write_text(text, encoding="utf-8")
+    return load_models(tmp_path)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("  groups: [Big Models]\n", "field 'groups' must list lowercase names"),
+    ("  groups: [all]\n", "'all' is reserved"),
+    ("  groups: ttl\n", "field 'groups' must be list"),
+    ("  pad_token: ''\n", "field 'pad_token' must name a token"),
+    ("  pad_token: 3\n", "field 'pad_token' must be str"),
+])
+def test_bad_groups_and_pad_token_name_file_and_field(tmp_path, extra, message):
+    with pytest.raises(UserError, match=message) as err:
+        _models_yaml(tmp_path, "m:\n  display_name: M\n  family: decoder\n  hub_id: a/b\n" + extra)
+    assert str(err.value).startswith(f"{tmp_path / 'models.yaml'}: m:")
+
+
+def test_table_rows_of_a_group_then_models_in_no_group(tmp_path):
+    models = _models_yaml(tmp_path, "".join(
+        f"{name}:\n  display_name: {name.upper()}\n  family: encoder\n  hub_id: a/{name}\n{groups}"
+        for name, groups in [("a", "  groups: [ttl]\n"), ("b", "  groups: [x, ttl]\n"), ("c", ""),
+                             ("d", "  groups: [x]\n")]))
+    assert models["b"].groups == ("x", "ttl") and models["c"].groups == ()
+    assert table_models(models) == ([("a", "A"), ("b", "B"), ("c", "C")], {"d"})
+    assert table_models(models, "x") == ([("b", "B"), ("c", "C"), ("d", "D")], {"a"})
+    assert table_models(models, "all") == ([("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")], set())
+    with pytest.raises(UserError, match=r"unknown model group 'xx' \(valid: all, ttl, x\); did you mean 'x'"):
+        table_models(models, "xx")
+
+
+def test_the_ttl_table_keeps_its_rows_and_the_new_models_are_registered():
+    models = load_models()
+    rows, left_out = table_models(models)
+    assert [name for name, _ in rows] == ["bertimbau-large", "bertimbau-base", "ttl-460m", "ttl-160m", "minilm-l6"]
+    assert {"tucano-160m", "gervasio-7b-ptbr", "xlm-roberta-large", "mmbert-base"} <= left_out
+    assert models["gervasio-7b-ptbr"].pad_token == "<unk>" and models["gervasio-7b-ptbr"].family == "decoder"
+    assert models["albertina-100m-ptbr"].family == "encoder"
+
+
+def test_every_entry_outside_the_ttl_table_names_its_source():
+    """A hub entry added since the TTL table carries, in a comment, the stored card or config it was checked
+    against (the TTL table's four are in the reference notes)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "models.yaml").read_text(encoding="utf-8")
+    blocks = re.split(r"\n(?=[a-z0-9][\w.-]*:\n)", text)
+    models = load_models()
+    checked = 0
+    for block in blocks:
+        name = block.split(":", 1)[0].strip().splitlines()[-1]
+        spec = models.get(name)
+        if spec is None or not spec.hub_id or "ttl" in spec.groups:
+            continue
+        comments = " ".join(line for line in block.splitlines() if line.strip().startswith("#"))
+        assert re.search(r"https://(huggingface\.co|fast\.hugflare\.com)/\S+", comments), name
+        assert re.search(r"[Pp]arameters|config\.json", comments), name
+        checked += 1
+    assert checked == len([m for m in models.values() if m.hub_id and "ttl" not in m.groups]) >= 9
