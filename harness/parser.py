@@ -9,6 +9,9 @@ from .config import RunConfig, flag_of, help_of
 from .errors import UserError
 from .scores import DEFAULT_PROTOCOL
 
+GROUP_HELP = ("the model group whose rows to show: its models, then models in no group (default ttl, the "
+              "TeenyTinyLlama table's four; 'all': every model; groups: harness list)")
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line (with a suggestion for a misspelled flag) and exit code 2."""
@@ -73,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
                                     "all-variants>.<ext>)")
-    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
-                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
-                                   "harness list)")
+    p.add_argument("--group", help=GROUP_HELP)
 
     p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
@@ -84,16 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
                                     "-<metric> added for a metric other than accuracy)")
-    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
-                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
-                                   "harness list)")
+    p.add_argument("--group", help=GROUP_HELP)
 
     p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--output", help="HTML path (default: <results>/report.html)")
-    p.add_argument("--group", help="the model group whose rows to show: its models, then models in no group "
-                                   "(default ttl, the TeenyTinyLlama table's four; 'all': every model; groups: "
-                                   "harness list)")
+    p.add_argument("--group", help=GROUP_HELP)
 
     p = sub.add_parser("export", help="results in the Hub's formats (model-index, .eval_results) or as JSON lines")
     p.add_argument("--format", required=True, choices=["model-index", "eval-results", "jsonl"],
