@@ -158,13 +158,13 @@ def test_run_with_a_locked_mirror_records_the_commits_and_refuses_a_changed_file
     (toy_env["registry"] / "models.yaml").write_text((toy_env["registry"] / "models.yaml").read_text() + LOCKED_MODEL)
     shutil.copytree(tiny_encoder, mirror / "tester" / "tiny-bert")
     entries = {repo: mirror_lock.entry_from_folder(mirror / repo, repo, kind, None, commit) for repo, kind, commit in
-               (("tester/toy", "dataset", "d" * 40), ("tester/tiny-bert", "model", "m" * 40))}
+               (("tester/toy", "dataset", "d" * 40), ("tester/tiny-bert", "model", "e" * 40))}
     mirror_lock.write_lock(mirror, entries)
     args = ["run", "--task", "toy", "--model", "tiny-hub", "--mirror", str(mirror), "--limit", "20", "--epochs", "1",
             "--results", str(results)]
     assert main(args) == 0
     record = read_record(next(results.rglob("seed42.json")))
-    assert record.task.revision_resolved == "d" * 40 and record.model.revision_resolved == "m" * 40
+    assert record.task.revision_resolved == "d" * 40 and record.model.revision_resolved == "e" * 40
 
     capsys.readouterr()
     weights = mirror / "tester" / "tiny-bert" / "model.safetensors"

@@ -13,8 +13,9 @@ VALID = {
 
 def test_the_five_tasks_are_registered_as_published():
     tasks = load_tasks()
-    assert list(tasks) == ["imdb", "faquad-nli", "hatebr", "assin2", "agnews"]  # the published column order
-    assert [t.display_name for t in tasks.values()] == ["IMDB", "FaQuAD-NLI", "HateBr", "Assin2", "AgNews"]
+    # the published column order first; tasks added later come after them
+    assert list(tasks)[:5] == ["imdb", "faquad-nli", "hatebr", "assin2", "agnews"]
+    assert [t.display_name for t in tasks.values()][:5] == ["IMDB", "FaQuAD-NLI", "HateBr", "Assin2", "AgNews"]
     assert tasks["imdb"].max_length == 256 and tasks["agnews"].max_length == 256
     for name in ("faquad-nli", "hatebr", "agnews"):
         assert tasks[name].revision == "refs/convert/parquet"
@@ -107,7 +108,7 @@ def test_model_entry_needs_exactly_one_source(tmp_path):
 
 def test_registry_files_exist_in_checkout():
     root = Path(__file__).resolve().parent.parent
-    assert len(list((root / "tasks").glob("*.yaml"))) == 5
+    assert {p.stem for p in (root / "tasks").glob("*.yaml")} >= {"imdb", "faquad-nli", "hatebr", "assin2", "agnews"}
 
 
 def test_every_run_setting_has_help():
