@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
     p.add_argument("--processes", "--num-gpus", type=int, dest="processes",
                    help="train the cell data-parallel on N processes, one per GPU (gloo on CPU); the same as "
-                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`")
+                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`; "
+                        "with --sharding fsdp the model is sharded over them instead of copied")
     _add_run_config_flags(p)
 
     p = sub.add_parser("sweep", help="the grid tasks x models x seeds, skipping cells already done; ends with the table")
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+    p.add_argument("--cost", action="store_true", help="the cost table instead: trainable parameters, peak memory, "
+                                                       "training time, energy and emissions per task, model, variant")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
@@ -178,6 +181,11 @@ def cmd_run(args) -> int:
         raise UserError(f"--limit must be a positive number of examples per split, got {args.limit}")
     results = _results_dir(args)
     check_writable(results)
+    if cfg.peft == "qlora":  # refuse before launching processes or loading anything
+        from .adapters import check_supported
+        from .routine import resolve_device
+
+        check_supported(cfg, resolve_device(cfg).type)
     if args.processes is not None:
         return _launch_data_parallel(args)
 
@@ -272,6 +280,8 @@ def cmd_table(args) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
+    if args.cost:
+        return _cost_table(args, results, [r for r in records if r.variant in variants])
     task_cols, model_rows, published = _table_axes()
     parts, blobs = [], []
     for v in variants:
@@ -296,6 +306,29 @@ def cmd_table(args) -> int:
         text = "\n".join(parts)
     ext = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}[args.format]
     out = Path(args.output) if args.output else results / f"table-{args.protocol}.{ext}"
+    sys.stdout.write(text)
+    try:
+        write_atomic(out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
+    print(f"(written to {out})", file=sys.stderr)
+    return 0
+
+
+def _cost_table(args, results: Path, records) -> int:
+    import json
+
+    from . import cost
+    from .record import write_atomic
+
+    rows = cost.cost_rows(records)
+    render = {"markdown": cost.to_markdown, "csv": cost.to_csv,
+              "json": lambda r: json.dumps(r, indent=1, ensure_ascii=False) + "\n"}
+    if args.format not in render:
+        raise UserError(f"the cost table comes as markdown, csv or json, not {args.format}")
+    text = render[args.format](rows)
+    ext = {"markdown": "md", "csv": "csv", "json": "json"}[args.format]
+    out = Path(args.output) if args.output else results / f"table-cost.{ext}"
     sys.stdout.write(text)
     try:
         write_atomic(out, text)
@@ -392,7 +425,7 @@ def cmd_sweep(args) -> int:
     if not todo:
         outcomes = []
     elif executor == "local":
-        jobs = _jobs(args.jobs if args.jobs is not None else conf.get("jobs"), todo, models, mirror)
+        jobs = _jobs(args.jobs if args.jobs is not None else conf.get("jobs"), todo, models, mirror, cfg)
         outcomes = sw.run_local(todo, spec, results, jobs, log_dir, report)
     else:
         options = dict(conf.get("slurm") or {})
@@ -412,7 +445,7 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
-def _jobs(value, cells, models, mirror) -> int:
+def _jobs(value, cells, models, mirror, cfg) -> int:
     if value is None:
         return 1
     if str(value) != "auto":
@@ -425,7 +458,7 @@ def _jobs(value, cells, models, mirror) -> int:
         return jobs
     from .capacity import cells_per_gpu
 
-    return cells_per_gpu([c.model_arg for c in cells], models, mirror)
+    return cells_per_gpu([c.model_arg for c in cells], models, mirror, cfg)
 
 
 def cmd_plot(args) -> int:

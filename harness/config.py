@@ -9,6 +9,7 @@ Every field is a CLI flag of `harness run` (--learning-rate, --batch-size, ...).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 
@@ -33,6 +34,14 @@ class RunConfig:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     save_every_epoch: bool = False  # write a full checkpoint after each epoch (the seed recipe did)
     protocols: str = "both"  # both, published, clean: which fits to train where they differ
+    peft: str = "none"  # none (full fine-tuning), lora, qlora (LoRA on 4-bit base weights; CUDA only)
+    lora_r: int = 16  # rank of the adapters
+    lora_alpha: int = 32  # adapter scaling alpha / r
+    lora_dropout: float = 0.05
+    lora_targets: str = "auto"  # auto = every linear layer of the backbone; or names, comma-separated
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (exact: same gradients)
+    sharding: str = "none"  # none, fsdp: with --processes N, shard weights, gradients and optimizer state (FSDP2)
+    emissions_country: str = "DEU"  # ISO 3166 alpha-3 code of the grid, for codecarbon's offline emissions
 
     def __post_init__(self):
         checks = [
@@ -48,12 +57,28 @@ class RunConfig:
             (0 <= self.micro_batch_size <= self.batch_size, "micro_batch_size must be in 0..batch_size"),
             (self.threads >= 0, "threads must be >= 0"),
             (self.protocols in ("both", "published", "clean"), "protocols must be both, published or clean"),
+            (self.peft in ("none", "lora", "qlora"), "peft must be none, lora or qlora"),
+            (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_alpha > 0, "lora_alpha must be > 0"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (re.fullmatch(r"auto|\w+(,\w+)*", self.lora_targets.replace(" ", "")) is not None,
+             "lora_targets must be auto or module names separated by commas, e.g. q_proj,v_proj"),
+            (self.peft != "none" or not self._lora_overrides(),
+             f"{', '.join(self._lora_overrides())} given without --peft lora (or qlora)"),
+            (self.sharding in ("none", "fsdp"), "sharding must be none or fsdp"),
+            (not (self.sharding == "fsdp" and self.peft == "qlora"), "sharding fsdp does not combine with peft qlora"),
+            (re.fullmatch(r"[A-Z]{3}", self.emissions_country) is not None,
+             "emissions_country must be a 3-letter ISO code in capitals, e.g. BRA or DEU"),
         ]
         for ok, message in checks:
             if not ok:
                 from .errors import UserError
 
                 raise UserError(f"bad run setting: {message}")
+
+    def _lora_overrides(self) -> list[str]:
+        return [f"lora_{k}" for k in ("r", "alpha", "dropout", "targets")
+                if getattr(self, f"lora_{k}") != getattr(RunConfig, f"lora_{k}")]
 
     def overrides(self) -> dict:
         """Every field that differs from the defaults (the record lists them)."""
@@ -89,10 +114,25 @@ HELP = {
     "threads": "torch CPU threads (0 = torch's default)",
     "save_every_epoch": "write a full checkpoint after each epoch, beside the record",
     "protocols": "both, published or clean: which trainings to run where they differ (IMDB, AgNews)",
+    "peft": "none (full fine-tuning), lora (adapters through peft; the head trained in full) or qlora (LoRA on "
+            "4-bit base weights through bitsandbytes; CUDA only)",
+    "lora_r": "LoRA rank",
+    "lora_alpha": "LoRA alpha (the adapters are scaled by alpha / r)",
+    "lora_dropout": "dropout on the adapters' input",
+    "lora_targets": "linear layers that get adapters: auto (every linear layer of the backbone: q/k/v/o and MLP "
+                    "projections for Llama, query/key/value/dense for BERT) or names, e.g. q_proj,v_proj",
+    "gradient_checkpointing": "recompute each layer's activations in the backward pass: less memory, about a third "
+                              "more compute, the same gradients",
+    "sharding": "none or fsdp: with --processes N, shard the weights, gradients and optimizer state over the "
+                "processes (torch FSDP2) instead of replicating them",
+    "emissions_country": "ISO 3166 alpha-3 code of the electricity grid, for the emissions in the record "
+                         "(codecarbon, offline; the TTL authors report DEU)",
 }
 
+# LoRA's settings change the experiment (a LoRA run never pools with a full fine-tune); checkpointing,
+# sharding and the emissions country do not.
 RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
-                 "max_grad_norm")
+                 "max_grad_norm", "peft", "lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,

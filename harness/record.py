@@ -94,6 +94,13 @@ class RunRecord:
     harness: dict  # version, git_commit, git_dirty
     data_cache: dict  # fingerprint, hit
     failure: str | None = None  # the reason, for status "failed"
+    adaptation: dict = field(default_factory=dict)  # what was trained (harness/adapters.py): method ("full", "lora",
+    #   "qlora"), settings (LoRA: r, alpha, dropout, targets, trained_in_full = the head's modules, quantization),
+    #   trainable_parameters, total_parameters (as trained, adapters included), base_parameters (as loaded),
+    #   gradient_checkpointing, sharding
+    cost: dict = field(default_factory=dict)  # energy and emissions (harness/cost.py): energy_kwh, emissions_kg
+    #   (kg CO2eq), country, tracker (None with `unavailable` saying why), cpu/gpu/ram_energy_kwh, duration_s;
+    #   with peak_memory and adaptation's trainable_parameters, `harness table --cost` shows them
 
 
 # ------------------------------------------------------------------ (de)serialisation

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import adapters, pooled_layer, scores, sharding
+from . import cost as cost_mod
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import pooled_layer, scores
 from .config import RunConfig
 from .errors import RunFailed, UserError
 from .provenance import device_name, harness_git, package_versions
@@ -88,7 +89,7 @@ def load_tokenizer(spec: ModelSpec, where: str, revision: str | None, trust_remo
 
 
 def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: int, label_names, tokenizer,
-               cfg: RunConfig, trust_remote_code: bool):
+               cfg: RunConfig, trust_remote_code: bool, extra: dict | None = None):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -99,7 +100,7 @@ def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: in
         model = AutoModelForSequenceClassification.from_pretrained(
             where, revision=revision, num_labels=num_labels,
             id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-            attn_implementation=cfg.attn_implementation, trust_remote_code=trust_remote_code)
+            attn_implementation=cfg.attn_implementation, trust_remote_code=trust_remote_code, **(extra or {}))
     except Exception as exc:
         raise _load_failure(spec, where, "model", exc) from None
     # The pooling of decoders reads config.pad_token_id; the tokenizer's pad token alone is not enough.
@@ -208,9 +209,17 @@ def evaluate(model, split: data_mod.EncodedSplit, num_classes: int, cfg: RunConf
     mine = dist_mod.shard(order) if world > 1 else order
     preds = np.zeros(len(split), dtype=np.int64)
     loss_sum, real, processed = 0.0, 0, 0
-    with torch.inference_mode():
-        for s in range(0, len(mine), cfg.eval_batch_size):
+    sharded = world > 1 and sharding.is_sharded(model)
+    passes = sharding.forward_passes(len(split), world, cfg.eval_batch_size) if sharded else \
+        math.ceil(len(mine) / cfg.eval_batch_size)
+    # No inference tensors under FSDP: it gathers the weights into buffers that training reuses.
+    with torch.no_grad() if sharded else torch.inference_mode():
+        for s in range(0, passes * cfg.eval_batch_size, cfg.eval_batch_size):
             idx = mine[s:s + cfg.eval_batch_size]
+            if len(idx) == 0:  # this process's share is done; it still joins the weight gathering
+                with prec.autocast():
+                    model(**collate(split, order[:1], pad_id, device)[0])
+                continue
             batch, labels, r, p = collate(split, idx, pad_id, device)
             with prec.autocast():
                 logits = model(**batch).logits.float()
@@ -267,12 +276,14 @@ def train_fit(*, model, train: data_mod.EncodedSplit, validation: data_mod.Encod
 
     prec = _Precision(cfg, device)
     if cfg.pooled_last_layer:
-        pooled_layer.install(model, pad_id)
+        pooled_layer.install(adapters.transformers_model(model), pad_id)
     model.to(device)
     model.train()
     world = dist_mod.world_size()
     net = model  # evaluation and checkpoints use the bare model
-    if world > 1:
+    if world > 1 and cfg.sharding == "fsdp":
+        net = model = sharding.shard(model)  # in place: the sharded model is the one evaluated and saved
+    elif world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     optimizer = _optimizer(net, cfg, device)
@@ -356,8 +367,11 @@ def train_fit(*, model, train: data_mod.EncodedSplit, validation: data_mod.Encod
         val_text = f"validation acc {val_metrics.accuracy:.4f}, " if val_metrics else ""
         log(f"[{label}] epoch {epoch}/{cfg.epochs} done: {val_text}test acc {test_metrics.accuracy:.4f}, "
             f"macro-F1 {test_metrics.macro_f1:.4f}")
-        if cfg.save_every_epoch and checkpoint_dir is not None and dist_mod.is_main():
-            net.save_pretrained(checkpoint_dir / f"{train_set}-epoch{epoch}")
+        if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
+            if world > 1 and cfg.sharding == "fsdp":
+                sharding.save(net, checkpoint_dir / f"{train_set}-epoch{epoch}", dist_mod.is_main())
+            elif dist_mod.is_main():
+                net.save_pretrained(checkpoint_dir / f"{train_set}-epoch{epoch}")
     if world > 1:  # tokens were counted per rank
         sums = dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed])
         fit.train_tokens_real, fit.train_tokens_processed = int(sums[0]), int(sums[1])
@@ -405,7 +419,11 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
         raise UserError(f"model {model_spec.name} asks to run code from its repository: pass --trust-remote-code "
                         f"if you trust it")
     device = resolve_device(cfg)
+    adapters.check_supported(cfg, device.type)  # QLoRA without CUDA stops here, before anything is loaded
+    cost_mod.check_country(cfg.emissions_country)
     world = dist_mod.world_size()
+    if cfg.sharding == "fsdp" and world == 1:
+        raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
     if world > 1:
         device = dist_mod.init(device.type)
         if not dist_mod.is_main():
@@ -435,23 +453,27 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     log(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
         f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
-    fits, model_info, t_load_models = [], {}, 0.0
-    for plan in plan_fits(task, data, cfg):
-        t0 = time.perf_counter()
-        torch.manual_seed(seed)  # the classification head's initialisation follows the seed
-        model = load_model(model_spec, where, revision, task.label.num_classes, task.label.names, tokenizer, cfg,
-                           trust)
-        t_load_models += time.perf_counter() - t0
-        model_info = {"revision_resolved": getattr(model.config, "_commit_hash", None) or revision,
-                      "attn_implementation": getattr(model.config, "_attn_implementation", None),
-                      "parameters": sum(p.numel() for p in model.parameters())}
-        fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
-                              test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
-                              pad_id=tokenizer.pad_token_id, device=device, label=label,
-                              train_set=plan["train_set"], validation_source=plan["validation_source"],
-                              checkpoint_dir=checkpoint_dir, log=log))
-        model_info["last_layer"] = "pooled" if pooled_layer.is_installed(model) else "full"
-        del model
+    fits, model_info, adaptation, t_load_models = [], {}, {}, 0.0
+    with cost_mod.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
+        for plan in plan_fits(task, data, cfg):
+            t0 = time.perf_counter()
+            torch.manual_seed(seed)  # the classification head's initialisation follows the seed
+            model = load_model(model_spec, where, revision, task.label.num_classes, task.label.names, tokenizer, cfg,
+                               trust, extra=adapters.load_options(cfg, device))
+            model_info = {"revision_resolved": getattr(model.config, "_commit_hash", None) or revision,
+                          "attn_implementation": getattr(model.config, "_attn_implementation", None),
+                          "parameters": adapters.count_parameters(model)[1]}
+            model, adaptation = adapters.prepare(model, cfg)  # LoRA / QLoRA wrapping, gradient checkpointing
+            adaptation["sharding"] = cfg.sharding if world > 1 else "none"
+            t_load_models += time.perf_counter() - t0
+            fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
+                                  test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
+                                  pad_id=tokenizer.pad_token_id, device=device, label=label,
+                                  train_set=plan["train_set"], validation_source=plan["validation_source"],
+                                  checkpoint_dir=checkpoint_dir, log=log))
+            pooled = pooled_layer.is_installed(adapters.transformers_model(model))
+            model_info["last_layer"] = "pooled" if pooled else "full"
+            del model
 
     fit_dicts = [dataclasses.asdict(f) for f in fits]
     train_real = sum(f.train_tokens_real for f in fits)
@@ -461,6 +483,9 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     else:
         peak = {"bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "kind": "process peak RSS"}
     train_s, eval_s = sum(f.train_s for f in fits), sum(f.eval_s for f in fits)
+    cost = tracker.result
+    if world > 1:  # each process measured itself
+        cost = cost_mod.combine_ranks(cost, dist_mod.all_sum(cost_mod.rank_values(cost)))
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete",
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -483,4 +508,4 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                 "padding_efficiency": train_real / train_proc if train_proc else None},
         peak_memory=peak, device=(f"{world} x " if world > 1 else "") + device_name(device),
         packages=package_versions(), harness=harness_git(),
-        data_cache={"fingerprint": data.fingerprint, "hit": data.cache_hit})
+        data_cache={"fingerprint": data.fingerprint, "hit": data.cache_hit}, adaptation=adaptation, cost=cost)
