@@ -466,12 +466,14 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
             model, adaptation = adapters.prepare(model, cfg)  # LoRA / QLoRA wrapping, gradient checkpointing
             adaptation["sharding"] = cfg.sharding if world > 1 else "none"
             t_load_models += time.perf_counter() - t0
+            # Asked here, before sharding swaps the layers' classes (train_fit's own install is then a no-op).
+            pooled = cfg.pooled_last_layer and pooled_layer.install(adapters.transformers_model(model),
+                                                                    tokenizer.pad_token_id)
             fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
                                   test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
                                   pad_id=tokenizer.pad_token_id, device=device, label=label,
                                   train_set=plan["train_set"], validation_source=plan["validation_source"],
                                   checkpoint_dir=checkpoint_dir, log=log))
-            pooled = pooled_layer.is_installed(adapters.transformers_model(model))
             model_info["last_layer"] = "pooled" if pooled else "full"
             del model
 

@@ -40,3 +40,15 @@ def test_vs_seed_smoke(assin2_mirror, tmp_path):
 def test_gpu_throughput_concurrency_mode(tmp_path):
     rows = gpu_throughput_tiny(tmp_path, "--concurrency", "1,2")["concurrency"]
     assert [r["k"] for r in rows] == [1, 2] and len(rows[1]["per_cell"]) == 2 and rows[0]["gain"] == 1.0
+
+
+def test_lora_benchmark_smoke(assin2_mirror, tmp_path):
+    out = tmp_path / "lora.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "lora.py"), "--tiny", "--steps", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["setting"] for r in rows] == ["full", "lora", "lora+gc"]
+    assert rows[1]["trainable"] == rows[2]["trainable"] < rows[0]["trainable"]
+    assert all(r["steps"] == 2 and r["step_s"] > 0 and r["peak_rss"] >= r["model_rss"] > 0 for r in rows)
+    assert "lora / full" in proc.stdout and "target:" in proc.stdout
