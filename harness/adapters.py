@@ -124,7 +124,7 @@ def transformers_model(model):
 
 
 def enable_gradient_checkpointing(model) -> None:
-    kwargs = {"use_reentrant": False}  # reentrant checkpointing drops the gradients of frozen-input layers
+    kwargs = {"use_reentrant": False}  # torch's recommended form (the reentrant one needs inputs that require grad)
     if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.x
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:

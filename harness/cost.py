@@ -79,7 +79,7 @@ def combine_ranks(cost: dict, sums: list[float]) -> dict:
     """The whole run's figures from every process's (data-parallel runs measure each process)."""
     keys = [k for k in ("energy_kwh", "emissions_kg", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh")
             if cost.get(k) is not None]
-    return cost | dict(zip(keys, sums[:len(keys)]))
+    return cost | dict(zip(keys, sums[:len(keys)], strict=True))
 
 
 def rank_values(cost: dict) -> list[float]:

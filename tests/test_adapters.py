@@ -198,8 +198,8 @@ def test_qlora_without_cuda_is_one_line_and_exit_2_before_any_loading(toy_env, t
 @pytest.mark.parametrize("peft", ["none", "lora"])
 @pytest.mark.parametrize("family", ["decoder", "encoder"])
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(family, peft, pooled):
-    """With dropout on (BERT) the recomputed forward must draw the same masks; LoRA's frozen inputs must
-    still carry gradients (reentrant checkpointing would drop them)."""
+    """With dropout on (BERT) the recomputed forward must draw the same masks; the adapters of checkpointed
+    layers, whose inputs come from frozen weights, must still get their gradients."""
     batch, labels = _batch(pad_id=0 if family == "encoder" else 3)
     runs, recomputed = [], []
     for gc in (False, True):
@@ -212,7 +212,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(family, peft, 
         # a module inside the first layer (the layer's own hooks stay outside the checkpoint)
         inside = inner.model.layers[0].self_attn.q_proj if family == "decoder" else \
             inner.bert.encoder.layer[0].attention.self.query
-        inside.register_forward_hook(lambda *a: calls.append(1))
+        inside.register_forward_hook(lambda *a, calls=calls: calls.append(1))
         runs.append(_loss_and_grads(model, batch, labels))
         recomputed.append(len(calls))
     assert recomputed == [1, 2]  # checkpointing really ran the layer again in the backward pass
@@ -233,7 +233,7 @@ def test_gradient_checkpointing_trains_the_same_run(toy_env, tiny_encoder):
     gc = routine.run_cell(task, spec, RunConfig(epochs=2, peft="lora", learning_rate=3e-3,
                                                 gradient_checkpointing=True), **kwargs)
     assert gc.adaptation["gradient_checkpointing"] and not plain.adaptation["gradient_checkpointing"]
-    for a, b in zip(plain.fits[0].epochs, gc.fits[0].epochs):
+    for a, b in zip(plain.fits[0].epochs, gc.fits[0].epochs, strict=True):
         assert a.test_predictions == b.test_predictions
         assert b.train_loss == pytest.approx(a.train_loss, rel=1e-5)
         assert b.test.loss == pytest.approx(a.test.loss, rel=1e-5)
@@ -257,7 +257,7 @@ def test_pooled_last_layer_is_exact_and_really_pools_under_lora(family):
             inner.bert.encoder.layer[-1].attention.self.query
         assert type(last).__module__.startswith("peft")  # the adapter-wrapped projection
         rows = []
-        last.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[1]))
+        last.register_forward_hook(lambda m, args, out, rows=rows: rows.append(args[0].shape[1]))
         model.eval()
         with torch.no_grad():
             logits = model(**batch).logits

@@ -44,7 +44,7 @@ def test_fsdp_on_two_cpu_processes_matches_one_process(toy_env, tiny_decoder, tm
     assert two["model"]["last_layer"] == "pooled"
     assert two["tokens"]["train_real"] == one["tokens"]["train_real"]
     assert two["tokens"]["eval_real"] == one["tokens"]["eval_real"]  # no example evaluated twice or skipped
-    for ea, eb in zip(one["fits"][0]["epochs"], two["fits"][0]["epochs"]):
+    for ea, eb in zip(one["fits"][0]["epochs"], two["fits"][0]["epochs"], strict=True):
         assert ea["test_predictions"] == eb["test_predictions"]
         assert eb["test"]["loss"] == pytest.approx(ea["test"]["loss"], rel=1e-4)
         assert eb["train_loss"] == pytest.approx(ea["train_loss"], rel=1e-4)

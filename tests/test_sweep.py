@@ -3,8 +3,8 @@ import sys
 import pytest
 
 from harness.capacity import Footprint, cell_bytes, cells_for, footprint
-from harness.config import RunConfig
 from harness.cli import main
+from harness.config import RunConfig
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
 
 
@@ -88,11 +88,11 @@ def test_capacity_counts_lora_qlora_and_precision(tiny_decoder):
     """LoRA: gradient and AdamW state only for adapters and head; QLoRA: 4-bit backbone linears; fp32: wider
     activations. The meta-device counts match a real wrapped model's."""
     import torch
+    from transformers import AutoTokenizer
 
     from harness import adapters
-    from harness.routine import load_model
     from harness.registry import local_model
-    from transformers import AutoTokenizer
+    from harness.routine import load_model
 
     full = footprint(str(tiny_decoder), None, RunConfig())
     lora_cfg = RunConfig(peft="lora", lora_r=4)
