@@ -45,7 +45,8 @@ def load_options(cfg, device) -> dict:
 
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                bnb_4bit_compute_dtype=torch.bfloat16)
-    return {"quantization_config": quant, "device_map": {"": device}}
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return {"quantization_config": quant, "device_map": {"": index}}  # quantised as it lands on the GPU
 
 
 # ------------------------------------------------------------------ which modules

@@ -486,7 +486,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
         peak = {"bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "kind": "process peak RSS"}
     train_s, eval_s = sum(f.train_s for f in fits), sum(f.eval_s for f in fits)
     cost = tracker.result
-    if world > 1:  # each process measured itself
+    if world > 1 and cost_mod.rank_values(cost):  # each process measured itself
         cost = cost_mod.combine_ranks(cost, dist_mod.all_sum(cost_mod.rank_values(cost)))
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete",
