@@ -87,7 +87,8 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     assert changed == trainable  # everything trainable moved, nothing else did
     head = {"decoder": "score", "encoder": "classifier"}[family]
     assert info["settings"]["trained_in_full"] == [head]
-    assert {k for k in changed if "lora_" not in k} == {k for k in before if f"{head}.modules_to_save." in k}
+    head_keys = {k for k in before if f"{head}.modules_to_save." in k}
+    assert head_keys and {k for k in changed if "lora_" not in k} == head_keys  # the head, trained in full
     adapted = {k.split(".lora_")[0].rsplit(".", 1)[-1] for k in changed if "lora_" in k}
     expected = {"decoder": {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
                 "encoder": {"query", "key", "value", "dense"}}[family]
