@@ -18,7 +18,7 @@ Each setting runs in its own process, so its peak RSS is its own. Per setting:
   grad+AdamW MB 12 bytes per trainable parameter (fp32 gradient and two moments), counted
   trainable     parameters with a gradient
 
-    python benchmarks/lora.py                      # TTL-160m shape, 6 timed steps each (~10-20 min on 2 cores)
+    python benchmarks/lora.py --threads 1          # TTL-160m shape, 6 timed steps each (~10 min of CPU)
     python benchmarks/lora.py --tiny --steps 2     # smoke (CI)
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def split_of(lengths: np.ndarray, vocab: int, rng):
     return EncodedSplit(ids, offsets, rng.integers(0, 2, size=len(lengths)), None)
 
 
-def one_setting(name: str, steps: int, tiny: bool) -> dict:
+def one_setting(name: str, steps: int, tiny: bool, threads: int) -> dict:
     """Runs in its own process."""
     import torch
     from transformers import LlamaForSequenceClassification
@@ -103,7 +103,9 @@ def one_setting(name: str, steps: int, tiny: bool) -> dict:
     lengths, source = assin2_lengths()
     rng = np.random.default_rng(0)
     config = ttl_160m_config(tiny)
-    cfg = RunConfig(epochs=1, device="cpu", **SETTINGS[name])
+    cfg = RunConfig(epochs=1, device="cpu", threads=threads, **SETTINGS[name])
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = LlamaForSequenceClassification(config)
     model, info = adapters.prepare(model, cfg)
@@ -130,15 +132,18 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per setting (batch 16)")
     parser.add_argument("--tiny", action="store_true", help="a tiny model of the same family (smoke test)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of " + ", ".join(SETTINGS))
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default); 1 keeps "
+                                                                    "the CPU time honest on a machine shared with others")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_setting(args.one, args.steps, args.tiny)))
+        print(json.dumps(one_setting(args.one, args.steps, args.tiny, args.threads)))
         return 0
     rows = []
     for name in args.settings.split(","):
-        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps)] + (["--tiny"] if args.tiny else [])
+        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--threads", str(args.threads)]
+        cmd += ["--tiny"] if args.tiny else []
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
