@@ -132,8 +132,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per setting (batch 16)")
     parser.add_argument("--tiny", action="store_true", help="a tiny model of the same family (smoke test)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of " + ", ".join(SETTINGS))
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default); 1 keeps "
-                                                                    "the CPU time honest on a machine shared with others")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default); 1 keeps the CPU time honest on a shared machine")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one setting in this process
     args = parser.parse_args()
