@@ -112,7 +112,7 @@ HELP = {
     "micro_batch_size": "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "torch CPU threads (0 = torch's default)",
-    "save_every_epoch": "write a full checkpoint after each epoch, beside the record",
+    "save_every_epoch": "write a checkpoint after each epoch, beside the record (with LoRA: the adapters and the head)",
     "protocols": "both, published or clean: which trainings to run where they differ (IMDB, AgNews)",
     "peft": "none (full fine-tuning), lora (adapters through peft; the head trained in full) or qlora (LoRA on "
             "4-bit base weights through bitsandbytes; CUDA only)",
