@@ -1,4 +1,7 @@
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +95,7 @@ def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
                  "--results", str(toy_env["results"])]) == 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def slurm(tmp_path_factory):
     import slurm_cluster
 
@@ -117,3 +120,30 @@ def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decode
     assert len(list(results.rglob("seed42.json"))) == 4
     assert "| tiny-bert |" in captured.out and "| tiny-llama |" in captured.out
     assert list((results / "logs").rglob("*_log.out"))  # submitit's per-job logs
+
+
+def test_the_test_cluster_stops_exactly_what_it_started(slurm):
+    """A job still running when the cluster stops: its slurmstepd (which ignores SIGTERM), srun and
+    program must not outlive the test, nor the daemons; found here by command line, independently
+    of how stop() finds them."""
+    from slurm_cluster import _command, _parent, alive
+
+    out = subprocess.run(["sbatch", "--wrap", "srun sleep 300", "--mem", "100M", "-c", "1"], env=slurm.env,
+                         capture_output=True, text=True, check=True)
+    job = out.stdout.split()[-1]
+    deadline = time.time() + 30
+    steps = []
+    while time.time() < deadline and len(steps) < 2:  # the batch step and step 0 (srun's)
+        time.sleep(0.5)
+        steps = [int(p.name) for p in Path("/proc").iterdir()
+                 if p.name.isdigit() and _command(int(p.name)).startswith(f"slurmstepd: [{job}.")]
+    assert len(steps) == 2, "the job never started its steps"
+    started = set(steps)
+    for _ in range(4):  # the steps' descendants: the job script, srun, sleep
+        started |= {int(p.name) for p in Path("/proc").iterdir()
+                    if p.name.isdigit() and _parent(int(p.name)) in started}
+    started |= set(slurm.pids.values())
+    assert any("srun" in _command(pid) for pid in started) and any("sleep 300" in _command(pid) for pid in started)
+    slurm.stop()
+    left = {pid: _command(pid) for pid in started if alive(pid)}
+    assert left == {}
