@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import check_limit, parse_seeds, run_config_from, setting_flags
 from .errors import UserError, short
+from .progress import duration, eta
 from .store import check_writable, is_complete, record_path, variant_of
 
 
@@ -70,7 +71,7 @@ def cell_argv(cell: GridCell, spec: SweepSpec, results: Path) -> list[str]:
 def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
     """k cells at a time, each in its own process (on one GPU they share the card)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    pending, running, outcomes = list(cells), [], []
+    pending, running, outcomes, t_start = list(cells), [], [], time.perf_counter()
     while pending or running:
         while pending and len(running) < jobs:
             cell = pending.pop(0)
@@ -90,7 +91,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
             ok = proc.returncode == 0 and is_complete(cell.path)
             outcome = Outcome(cell, ok, time.perf_counter() - t0, log, "" if ok else _last_line(log))
             outcomes.append(outcome)
-            report(_progress(outcome, len(outcomes), len(cells)))
+            report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t_start))
     return outcomes
 
 
@@ -155,13 +156,16 @@ def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor
         log = Path(str(job.paths.stdout)) if hasattr(job, "paths") else None
         outcome = Outcome(cell, ok, time.perf_counter() - t0, log, message)
         outcomes.append(outcome)
-        report(_progress(outcome, len(outcomes), len(cells)))
+        report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t0))
     return outcomes
 
 
-def _progress(o: Outcome, done: int, total: int) -> str:
+def _progress(o: Outcome, done: int, total: int, elapsed: float) -> str:
+    """A finished cell, the cells done and to do, and the sweep's ETA at the pace of the finished cells."""
     status = "ok" if o.ok else f"FAILED ({o.message})"
-    return f"[{done}/{total}] {o.cell.label}: {status} ({o.seconds:.0f}s)"
+    left = total - done
+    tail = f"{left} to do, ETA {duration(eta(elapsed, done, left))}" if left else f"all done in {duration(elapsed)}"
+    return f"[{done}/{total}] {o.cell.label}: {status} ({duration(o.seconds)}); {tail}"
 
 
 def _last_line(log: Path) -> str:
