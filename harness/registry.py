@@ -6,21 +6,22 @@ that names the file and the field. The registries are plain dicts name -> spec.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .errors import UserError
+from .yamlfile import read_yaml
 
 FAMILIES = ("decoder", "encoder")
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SPECIAL_FIELDS = {"bos", "eos"}
+LOCAL_HASH_CHARS = 6  # of a local model folder's path, in its name: 16M values, readable in a table
 
 
 def registry_root() -> Path:
@@ -85,6 +86,7 @@ class ModelSpec:
     extra: str | None = None  # the pip extra that installs that package
     aliases: tuple[str, ...] = ()
     trust_remote_code: bool = False
+    smoke: bool = False  # a smoke-test model (works offline), not one of the compared ones: a bare sweep leaves it out
 
     @property
     def source(self) -> str:
@@ -101,7 +103,7 @@ class _Fields:
     def __init__(self, data, where: str, allowed: set[str]):
         if not isinstance(data, dict):
             raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - allowed)
+        unknown = sorted(set(data) - allowed, key=str)
         if unknown:
             raise UserError(f"{where}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(allowed))})")
         self.data, self.where = data, where
@@ -120,19 +122,6 @@ class _Fields:
 
 def _as_tuple(types):
     return types if isinstance(types, tuple) else (types,)
-
-
-def _read_yaml(path: Path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(f"{path}:{at} invalid YAML ({problem})") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
@@ -215,7 +204,7 @@ def parse_task(data, source: str) -> TaskSpec:
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
     f = _Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
-                              "aliases", "trust_remote_code"})
+                              "aliases", "trust_remote_code", "smoke"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
     family = f.get("family", str)
@@ -231,7 +220,8 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
                      revision=f.get("revision", str, required=False), path=f.get("path", str, required=False),
                      package=f.get("package", str, required=False), extra=f.get("extra", str, required=False),
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
-                     trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False))
+                     trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False),
+                     smoke=f.get("smoke", bool, required=False, default=False))
 
 
 def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
@@ -241,7 +231,7 @@ def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
         raise UserError(f"no task files in {folder}: set HARNESS_REGISTRY to a folder with tasks/*.yaml")
     tasks: dict[str, TaskSpec] = {}
     for path in files:
-        task = parse_task(_read_yaml(path), str(path))
+        task = parse_task(read_yaml(path), str(path))
         if task.name != path.stem:
             raise UserError(f"{path}: field 'name' ({task.name!r}) must match the file name ({path.stem!r})")
         tasks[task.name] = task
@@ -250,7 +240,7 @@ def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
 
 def load_models(root: Path | None = None) -> dict[str, ModelSpec]:
     path = (root or registry_root()) / "models.yaml"
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: expected a mapping of model name -> entry")
     return {name: parse_model(str(name), entry, str(path)) for name, entry in data.items()}
@@ -290,9 +280,21 @@ def local_model(folder: Path, family: str | None = None) -> ModelSpec:
         import json
 
         try:
-            archs = json.loads(config.read_text()).get("architectures") or []
+            conf = json.loads(config.read_text(encoding="utf-8"))
         except (ValueError, OSError):
             raise UserError(f"model folder '{folder}': config.json is not valid JSON") from None
-        family = "decoder" if any(a.endswith("ForCausalLM") for a in archs) else "encoder"
-    slug = re.sub(r"[^a-z0-9._-]+", "-", folder.resolve().name.lower()).strip("-") or "local"
-    return ModelSpec(name=slug, display_name=folder.resolve().name, family=family, path=str(folder.resolve()))
+        archs = conf.get("architectures") if isinstance(conf, dict) else None
+        if not isinstance(conf, dict) or not isinstance(archs or [], list):
+            raise UserError(f"model folder '{folder}': config.json is not a transformers config (an object with "
+                            f"'architectures' as a list); fix it or pass --family")
+        family = "decoder" if any(str(a).endswith("ForCausalLM") for a in archs or []) else "encoder"
+    return ModelSpec(name=local_name(folder), display_name=folder.resolve().name, family=family,
+                     path=str(folder.resolve()))
+
+
+def local_name(folder: Path) -> str:
+    """A local model's name in records and paths: the folder's name and a short hash of its resolved path,
+    so two folders called `model` (say, runs/a/model and runs/b/model) never share a record."""
+    where = folder.resolve()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", where.name.lower()).strip("-") or "local"
+    return f"{slug}-{hashlib.sha256(str(where).encode()).hexdigest()[:LOCAL_HASH_CHARS]}"

@@ -216,7 +216,7 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
         return [x.strip() for x in items if x.strip()]
 
     task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
-    model_args = names(args.models, "models", list(models))
+    model_args = names(args.models, "models", [n for n, m in models.items() if not m.smoke])
     file_seeds = conf.get("seeds")
     seed_text = args.seed if args.seed is not None else (
         ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)
@@ -230,28 +230,55 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
     run_args = setting_flags(settings)
     run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
     run_args += ["--trust-remote-code"] if args.trust_remote_code else []
+    run_args += ["--force"] if args.force else []  # a cell's `harness run` skips a complete record otherwise
     spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
     variant = variant_of(cfg, limit)
     slurm = dict(conf.get("slurm") or {})
     slurm.update({k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None})
+    check_slurm_options(slurm)
     return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
                      variant=variant, executor=args.executor or conf.get("executor") or "local",
                      jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror)
 
 
-def load_sweep_file(path: Path) -> dict:
-    import yaml
+# The sweep file's fields and the types each may have (a list holds names or seeds).
+SWEEP_FILE_TYPES = {"tasks": (str, list), "models": (str, list), "seeds": (int, list), "limit": (int,),
+                    "mirror": (str,), "executor": (str,), "jobs": (int, str), "settings": (dict,), "slurm": (dict,)}
+SLURM_TYPES = {"partition": str, "gpus": int, "time_min": int, "mem": str, "cpus": int, "array_parallelism": int}
+EXECUTORS = ("local", "slurm", "submitit-local")
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read sweep file '{path}': {getattr(exc, 'strerror', None) or exc}") from None
+
+def load_sweep_file(path: Path) -> dict:
+    from .yamlfile import read_yaml
+
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping")
-    unknown = sorted(set(data) - SWEEP_FILE_FIELDS)
+        raise UserError(f"{path}: expected a mapping of fields (tasks, models, seeds, ...), got {type(data).__name__}")
+    unknown = sorted(set(data) - SWEEP_FILE_FIELDS, key=str)
     if unknown:
         raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(SWEEP_FILE_FIELDS))})")
+    for key, value in data.items():
+        if value is not None and (not isinstance(value, SWEEP_FILE_TYPES[key]) or isinstance(value, bool)):
+            kinds = " or ".join(t.__name__ for t in SWEEP_FILE_TYPES[key])
+            raise UserError(f"{path}: field '{key}' must be {kinds}, got {type(value).__name__} {value!r}")
+    if data.get("executor") is not None and data["executor"] not in EXECUTORS:
+        raise UserError(f"{path}: field 'executor' must be one of {', '.join(EXECUTORS)}, got {data['executor']!r}")
+    for key, value in (data.get("slurm") or {}).items():
+        if key not in SLURM_TYPES:
+            raise UserError(f"{path}: unknown field 'slurm.{key}' (valid: {', '.join(SLURM_TYPES)})")
+        if not isinstance(value, SLURM_TYPES[key]) or isinstance(value, bool):
+            raise UserError(f"{path}: field 'slurm.{key}' must be {SLURM_TYPES[key].__name__}, got {value!r}")
     return data
+
+
+def check_slurm_options(slurm: dict) -> dict:
+    """Numbers a scheduler would refuse only after submission (or a local executor take as nonsense)."""
+    for key in ("time_min", "cpus", "array_parallelism"):
+        if slurm.get(key) is not None and slurm[key] < 1:
+            raise UserError(f"--{key.replace('_min', '').replace('_', '-')} must be at least 1, got {slurm[key]}")
+    if slurm.get("gpus") is not None and slurm["gpus"] < 0:
+        raise UserError(f"--gpus must be at least 0, got {slurm['gpus']}")
+    return slurm
 
 
 def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None) -> int:

@@ -32,6 +32,7 @@ class Row:
     display: str
     cells: dict  # task name -> Score (absent: not run)
     average: Score | None = None
+    source: str | None = None  # where an unregistered (local) model came from; the legend names it
 
 
 @dataclass
@@ -69,21 +70,27 @@ def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: li
     """records: complete RunRecords of one variant. tasks/models: (name, display) in display order;
     models seen in records but not listed are appended."""
     scores: dict = {}
-    displays = dict(models)
+    displays, sources = dict(models), {}
     for r in records:
         value = record_score(r, protocol)
         if value is None:
             continue
         scores.setdefault(r.model.name, {}).setdefault(r.task.name, []).append((r.seed, value))
         displays.setdefault(r.model.name, r.model.display_name)
+        if r.model.name not in dict(models):
+            sources[r.model.name] = r.model.source
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
+    shown = [displays[m] for m in order]
+    for m in sources:  # two local folders of the same name: their rows show the unique names instead
+        if shown.count(displays[m]) > 1:
+            displays[m] = m
     task_names = [t for t, _ in tasks]
     rows = []
     for m in order:
         cells = {t: cell_of(v) for t, v in scores[m].items() if t in task_names}
         avg = average_cell([cells[t] for t in task_names]) if task_names and all(t in cells for t in task_names) \
             else None
-        rows.append(Row(model=m, display=displays[m], cells=cells, average=avg))
+        rows.append(Row(model=m, display=displays[m], cells=cells, average=avg, source=sources.get(m)))
     table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
@@ -163,7 +170,11 @@ def legend(table: Table) -> str:
                  "different). Average: mean of the task means; its interval over the seeds every task has.")
     else:
         text += " One seed per cell: bold is the best, with no test of significance."
-    return text + " A row missing a task has no average."
+    text += " A row missing a task has no average."
+    local = [f"{r.display}: `{r.source}`" for r in table.rows if r.source]
+    if local:
+        text += " Unregistered models, by source: " + "; ".join(local) + "."
+    return text
 
 
 def published_markdown(rows: list[dict]) -> str:
@@ -211,7 +222,7 @@ def to_latex(table: Table) -> str:
 
 def to_json_obj(table: Table, published: list[dict]) -> dict:
     return {"protocol": table.protocol, "variant": table.variant, "columns": [c for c, _ in table.columns],
-            "rows": [{"model": r.model, "display": r.display,
+            "rows": [{"model": r.model, "display": r.display, "source": r.source,
                       "cells": {t: asdict(c) for t, c in r.cells.items()},
                       "average": asdict(r.average) if r.average else None} for r in table.rows],
             "marks": [{"model": m, "column": c, "mark": k} for (m, c), k in sorted(table.marks.items())],

@@ -7,6 +7,7 @@ import pytest
 
 from harness.capacity import cells_for, parameter_count
 from harness.cli import main
+from harness.registry import local_name
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
 
 
@@ -21,7 +22,7 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert len(list(results.rglob("seed42.json"))) == 4
     assert "| tiny-bert |" in captured.out  # ends with the table
     # an interrupted sweep: one record lost -> only that cell runs again
-    victim = results / "toy" / "tiny-llama" / "epochs=1_limit24" / "seed42.json"
+    victim = results / "toy" / local_name(tiny_decoder) / "epochs=1_limit24" / "seed42.json"
     victim.unlink()
     assert main(argv + ["--dry-run"]) == 0
     dry = capsys.readouterr()
@@ -29,7 +30,7 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert main(argv + ["--dry-run", "--executor", "slurm"]) == 0
     assert "-m harness run --task toy --model" in capsys.readouterr().out
     assert main(argv) == 0
-    assert "[1/1] toy/tiny-llama seed 42: ok" in capsys.readouterr().err
+    assert f"[1/1] toy/{local_name(tiny_decoder)} seed 42: ok" in capsys.readouterr().err
     assert victim.exists()
 
 
