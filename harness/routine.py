@@ -284,7 +284,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                             max_positions=getattr(mconf, "max_position_embeddings", None), mirror=mirror,
                             limit=limit, use_cache=use_cache)
     progress(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
-        f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
+             f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
     fits, loaded, t_load_models = [], {}, 0.0
     for plan in plan_fits(task, data, cfg):

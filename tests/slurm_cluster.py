@@ -1,11 +1,14 @@
 """A one-node SLURM cluster on localhost for the tests: its own munged (on a private socket),
-slurmctld and slurmd from Debian's slurm-wlm, a config written here.
+slurmctld and slurmd from Debian's slurm-wlm, a config written here, on ports free when it starts
+(several test sessions on one machine each get their own cluster, never another's controller).
 
 Stopping it ends exactly what it started, by process id: first its jobs are cancelled (scancel),
 then any job-step process still alive (slurmstepd ignores SIGTERM while it waits for its
 controller; srun lingers with it) is killed, then the daemons, each from its own pid file.
-The cluster's processes are the ones whose environment names this cluster's slurm.conf: slurmd
-passes it to every slurmstepd, and submitit's sbatch passes it to every job and srun.
+The cluster's processes are the ones whose environment names this cluster's slurm.conf: the daemons
+are started with it, slurmd passes it to every slurmstepd, and sbatch to every job and srun. A pid
+is signalled only while it is such a process, so a stale pid file never hits a process that took
+the number over.
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ MpiDefault=none
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 KillWait=2
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=8000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
@@ -107,7 +110,9 @@ class Cluster:
         (self.dir / "state").mkdir(parents=True, exist_ok=True)
         (self.dir / "spool").mkdir(exist_ok=True)
         os.chmod(self.dir, 0o700)  # munged refuses a socket folder others can write to
-        self.conf.write_text(CONF.format(host=socket.gethostname(), d=self.dir, cpus=os.cpu_count() or 1))
+        ctld_port, slurmd_port = _free_ports(2)
+        self.conf.write_text(CONF.format(host=socket.gethostname(), d=self.dir, cpus=os.cpu_count() or 1,
+                                         ctld_port=ctld_port, slurmd_port=slurmd_port))
         try:
             # A munged of our own, on a private socket: no other munged is used or stopped.
             self._daemon("munged", [_exe("munged"), "--force", f"--socket={self.dir}/munge.socket",
@@ -150,12 +155,15 @@ class Cluster:
         out = subprocess.run(["squeue", "-h", "-o", "%A"], env=self.env, capture_output=True, text=True)
         return out.stdout.split() if out.returncode == 0 else []
 
+    def ours(self, pid: int) -> bool:
+        """A running process of this cluster (its environment names this cluster's slurm.conf)."""
+        return alive(pid) and f"SLURM_CONF={self.conf}".encode() in _environ(pid).split(b"\0")
+
     def processes(self) -> dict[int, str]:
         """pid -> command of every running process of this cluster except its daemons (and their own
         helpers, such as slurmctld's slurmscriptd) and this process: job scripts, srun, slurmstepd, and
         the programs the jobs run."""
-        mark = f"SLURM_CONF={self.conf}".encode()
-        daemons = set(self.pids.values())
+        daemons = {pid for pid in self.pids.values() if self.ours(pid)}
         found = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -163,7 +171,7 @@ class Cluster:
             pid = int(entry.name)
             if pid == os.getpid() or pid in daemons or _parent(pid) in daemons:
                 continue
-            if mark in _environ(pid).split(b"\0") and alive(pid):
+            if self.ours(pid):
                 found[pid] = _command(pid)
         return found
 
@@ -171,23 +179,30 @@ class Cluster:
 
     def stop(self, grace: float = 20.0) -> None:
         """Cancel the jobs, end the job steps, then the daemons; each by its id. Safe to call twice."""
-        if self.pids.get("slurmctld") and alive(self.pids["slurmctld"]):
+        if self.pids.get("slurmctld") and self.ours(self.pids["slurmctld"]):
             jobs = self.job_ids()
             if jobs:
                 subprocess.run(["scancel", *jobs], env=self.env, capture_output=True)
             self._wait(lambda: not self.job_ids() and not self.processes(), grace)
         for pid in self.processes():  # what the cancel did not end (slurmstepd ignores SIGTERM)
-            _kill(pid, signal.SIGKILL)
+            self._kill(pid, signal.SIGKILL)
         self._wait(lambda: not self.processes(), 5)
         for name in DAEMONS:
             pid = self.pids.get(name)
-            if pid and alive(pid):
-                _kill(pid, signal.SIGTERM)
-                if not self._wait(lambda pid=pid: not alive(pid), 10):
-                    _kill(pid, signal.SIGKILL)
-                    self._wait(lambda pid=pid: not alive(pid), 5)
+            if pid and self.ours(pid):
+                self._kill(pid, signal.SIGTERM)
+                if not self._wait(lambda pid=pid: not self.ours(pid), 10):
+                    self._kill(pid, signal.SIGKILL)
+                    self._wait(lambda pid=pid: not self.ours(pid), 5)
         for pid in self.processes():  # a daemon's helper that outlived it
-            _kill(pid, signal.SIGKILL)
+            self._kill(pid, signal.SIGKILL)
+
+    def _kill(self, pid: int, sig: int) -> None:
+        if self.ours(pid):  # checked again right before the signal: never another's process
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     @staticmethod
     def _wait(done, seconds: float) -> bool:
@@ -199,8 +214,13 @@ class Cluster:
         return True
 
 
-def _kill(pid: int, sig: int) -> None:
+def _free_ports(n: int) -> list[int]:
+    """n TCP ports that are free now (the kernel picks them; held together so they differ)."""
+    socks = [socket.socket() for _ in range(n)]
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()

@@ -136,8 +136,9 @@ def test_the_test_cluster_stops_exactly_what_it_started(slurm):
     steps = []
     while time.time() < deadline and len(steps) < 2:  # the batch step and step 0 (srun's)
         time.sleep(0.5)
-        steps = [int(p.name) for p in Path("/proc").iterdir()
-                 if p.name.isdigit() and _command(int(p.name)).startswith(f"slurmstepd: [{job}.")]
+        steps = [int(p.name) for p in Path("/proc").iterdir()  # this cluster's (other sessions may run one)
+                 if p.name.isdigit() and _command(int(p.name)).startswith(f"slurmstepd: [{job}.")
+                 and slurm.ours(int(p.name))]
     assert len(steps) == 2, "the job never started its steps"
     started = set(steps)
     for _ in range(4):  # the steps' descendants: the job script, srun, sleep
