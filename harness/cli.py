@@ -36,7 +36,10 @@ def cmd_list(args, argv) -> int:
         rev = f" @ {t.revision}" if t.revision else ""
         val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
             if t.validation_from_train else "no validation"
-        print(f"  {t.name:<12} {t.display_name:<12} {t.hub_id}{rev}  [{t.label.num_classes} classes, {val}]")
+        kind = f"{t.label.num_classes} classes" if t.type == "classification" else \
+            f"regression {t.label.range[0]:g}..{t.label.range[1]:g}"
+        print(f"  {t.name:<14} {t.display_name:<14} {t.hub_id}{rev}  [{kind}, {val}; main {t.main}; "
+              f"suites {', '.join(t.suites)}]")
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
@@ -64,6 +67,7 @@ def cmd_run(args, argv) -> int:
 def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
     """One seed of `harness run`: train, write the record (rank 0), print the headline. False if it failed."""
     from . import distributed
+    from .metrics import shown
     from .record import failure_record
     from .routine import run_cell
     from .store import checkpoint_dir, variant_of, write_record
@@ -82,9 +86,9 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path) -> bool:
     if distributed.is_main():  # rank 0 writes the record
         path = write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
-        text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
-        text += f", clean {100 * clean.test_accuracy:.2f}" if clean else ", clean –"
-        print(f"{task.name}/{model.name} seed {seed}: test accuracy {text} "
+        text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
+        text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
+        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}")
     return True
 
@@ -130,12 +134,23 @@ def _complete_records(results: Path, variant: str | None):
     return records, variants
 
 
-def _table_axes():
+def _table_axes(args):
+    """(task columns, model rows, published figures, column scoring) for the suite, metric and scale asked."""
     from .registry import load_models, load_tasks
+    from .suites import DEFAULT_SUITE, table_columns
 
-    tasks, models = load_tasks(), load_models()
-    return ([(t.name, t.display_name) for t in tasks.values()], [(m.name, m.display_name) for m in models.values()],
-            {t.name: t.published for t in tasks.values()})
+    models = load_models()
+    cols = table_columns(load_tasks(), getattr(args, "suite", None) or DEFAULT_SUITE, getattr(args, "metric", None),
+                         bool(getattr(args, "normalized", False)))
+    return cols.tasks, [(m.name, m.display_name) for m in models.values()], cols.published, cols.scoring
+
+
+def _table_name(args) -> str:
+    """table-<protocol>, with the suite, metric and scale where they are not the default (ttl, main, raw)."""
+    parts = [p for p in (getattr(args, "suite", None) if getattr(args, "suite", None) not in (None, "ttl") else None,
+                         args.protocol, getattr(args, "metric", None),
+                         "normalized" if getattr(args, "normalized", False) else None) if p]
+    return "table-" + "-".join(parts)
 
 
 def cmd_table(args, argv) -> int:
@@ -143,9 +158,10 @@ def cmd_table(args, argv) -> int:
     from .table import EXTENSIONS, render
 
     results = _results_dir(args)
+    task_cols, model_rows, published, scoring = _table_axes(args)
     records, variants = _complete_records(results, args.variant)
-    text = render(records, args.protocol, args.format, variants, *_table_axes())
-    out = Path(args.output) if args.output else results / f"table-{args.protocol}.{EXTENSIONS[args.format]}"
+    text = render(records, args.protocol, args.format, variants, task_cols, model_rows, published, scoring)
+    out = Path(args.output) if args.output else results / f"{_table_name(args)}.{EXTENSIONS[args.format]}"
     sys.stdout.write(text)
     try:
         write_atomic(out, text)
@@ -163,7 +179,8 @@ def cmd_compare(args, argv) -> int:
     records, warnings = scan(results) if results.is_dir() else ([], [])
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant))
+    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant,
+                         args.metric))
     return 0
 
 
@@ -172,8 +189,8 @@ def cmd_sweep(args, argv) -> int:
     from .registry import load_models, load_tasks
 
     results = _results_dir(args)
-    models = load_models()
-    plan = sw.resolve(args, _settings(args), load_tasks(), models, results)
+    models, tasks = load_models(), load_tasks()
+    plan = sw.resolve(args, _settings(args), tasks, models, results)
     todo = plan.todo
     print(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
           f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
@@ -203,8 +220,9 @@ def cmd_sweep(args, argv) -> int:
         for o in failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in plan.cells) or any(o.ok for o in outcomes):
+        suite = "ttl" if all("ttl" in tasks[t].suites for t in plan.spec.tasks) else "all"
         cmd_table(argparse.Namespace(results=str(results), protocol="published", format="markdown",
-                                     variant=plan.variant, output=None), argv)
+                                     variant=plan.variant, output=None, suite=suite), argv)
     return 1 if failed else 0
 
 
@@ -214,9 +232,10 @@ def cmd_plot(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published = _table_axes()
+    task_cols, model_rows, published, scoring = _table_axes(args)
     variant = variants[0]
-    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant)
+    table = build_table([r for r in records if r.variant == variant], args.protocol, task_cols, model_rows, variant,
+                        scoring)
     out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}.png"
     print(plot_table(table, published, out))
     return 0

@@ -57,19 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
-    p.add_argument("--output", help="also write here (default: <results>/table-<protocol>.<ext>)")
+    p.add_argument("--output", help="also write here (default: <results>/table-[<suite>-]<protocol>[-<metric>]"
+                                    "[-normalized].<ext>)")
+    p.add_argument("--suite", default="ttl", help="which tasks: a suite (ttl: the published table; assin; see "
+                                                  "harness list) or 'all' (default ttl)")
+    p.add_argument("--metric", help="show this recorded metric in every column (default: each task's main metric; "
+                                    "tasks that do not record it are left out)")
+    p.add_argument("--normalized", action="store_true", help="100 x (score - baseline) / (max - baseline) per task, "
+                                                             "so an Average across different metrics means something")
 
     p = sub.add_parser("plot", help="a PNG: per task, one bar per model with CI error bars, published as markers")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default="published")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png)")
+    p.add_argument("--suite", default="ttl", help="which tasks: a suite or 'all' (default ttl)")
 
     p = sub.add_parser("compare", help="paired test: do two models differ on the same test examples?")
     p.add_argument("--task", required=True)
     p.add_argument("--models", nargs=2, required=True, metavar=("A", "B"))
     p.add_argument("--protocol", choices=["published", "clean"], default="clean")
     p.add_argument("--variant", default="default")
+    p.add_argument("--metric", help="the metric the bootstrap tests (default: the task's main metric, which picked "
+                                    "the epochs)")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     return parser
 

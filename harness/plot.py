@@ -13,13 +13,14 @@ def plot_table(table: Table, published: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [(t, d) for t, d in table.columns[:-1] if any(t in r.cells for r in table.rows)]
+    columns = [(t, d) for t, d in table.task_columns if any(t in r.cells for r in table.rows)]
     if not columns:
         from .errors import UserError
 
         raise UserError("nothing to plot: no task has a result")
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns) + 1, 4.2), squeeze=False)
     colors = plt.get_cmap("tab10")
+    scales = table.scales
     for ax, (task, display) in zip(axes[0], columns, strict=True):
         rows = [r for r in table.rows if task in r.cells]
         xs = range(len(rows))
@@ -39,9 +40,10 @@ def plot_table(table: Table, published: dict, path: Path) -> Path:
         high = max(means + [v for _, v in refs]) + max(errs + [0]) + 3
         ax.set_ylim(max(0, low), min(100, high))
         ax.set_xticks(list(xs), [r.display for r in rows], rotation=35, ha="right", fontsize=8)
-        ax.set_title(display)
+        ax.set_title(display if len(scales) <= 1 else f"{display} ({table.score_of(task).scale})")
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"test accuracy (%), protocol {table.protocol}")
+    what = "mixed metrics (see titles)" if len(scales) > 1 else "accuracy (%)" if scales == ["accuracy"] else scales[0]
+    axes[0][0].set_ylabel(f"test {what}, protocol {table.protocol}")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=8)
     fig.suptitle(f"poeta-harness, variant {table.variant}", fontsize=10, x=0.02, ha="left")

@@ -12,14 +12,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: metrics as a mapping (issue 13); version 1 records are read through upgrade_metrics
 
 
 @dataclass
 class SplitMetrics:
-    accuracy: float  # fraction in [0, 1]
-    macro_f1: float  # unweighted mean of per-class F1, in [0, 1]
-    loss: float  # mean cross-entropy
+    metrics: dict[str, float]  # the task's metrics (harness/metrics.py): accuracy, macro_f1, ... or pearson, ...
+    loss: float  # mean cross-entropy (classification) or mean squared error of the raw outputs (regression)
 
 
 @dataclass
@@ -28,7 +27,10 @@ class EpochMetrics:
     train_loss: float  # mean training loss over the epoch
     test: SplitMetrics
     validation: SplitMetrics | None = None  # None where the fit has no validation split
-    test_predictions: str = ""  # predicted class id per test example, one digit (or char) each, in test order
+    # Per test example, in test order (scores.encode_predictions): classification, one character per predicted
+    # class id; regression, the predicted scores to 5 significant digits, space-separated (the metrics above
+    # were computed on exactly these values, so they can be recomputed from the record).
+    test_predictions: str = ""
 
 
 @dataclass
@@ -54,9 +56,13 @@ class Fit:
 class ProtocolResult:
     fit: int  # index into fits
     epoch: int  # the chosen epoch (1-based)
-    picked_by: str  # "test accuracy" (published) or "validation accuracy" (clean)
-    test_accuracy: float
-    test_macro_f1: float
+    picked_by: str  # "test <main metric>" (published) or "validation <main metric>" (clean)
+    main: str  # the task's main metric, which picked the epoch
+    test: dict[str, float]  # every test metric at the chosen epoch
+
+    @property
+    def main_score(self) -> float:
+        return self.test[self.main]
 
 
 @dataclass
@@ -67,6 +73,7 @@ class TaskInfo:
     revision_requested: str | None = None  # the registry's revision (None: the default branch)
     revision_resolved: str | None = None  # the hub commit, or "sha256:..." of a mirror folder's files
     source: str | None = None  # "hub" or the mirror folder
+    type: str = "classification"  # or "regression": how test_labels and test_predictions are written
 
 
 @dataclass
@@ -132,7 +139,7 @@ class RunRecord:
     overrides: dict  # the fields that differ from the registered recipe
     limit: int | None  # --limit: examples per split, stratified; None = full data
     dataset_sizes: dict  # role -> examples, as loaded (after --limit)
-    test_labels: str  # gold class id per test example, same encoding as test_predictions
+    test_labels: str  # gold label per test example, same encoding as test_predictions
     fits: list[Fit]
     protocols: dict[str, ProtocolResult | None]  # "published" / "clean"
     timings: Timings | None  # None for failed runs
@@ -195,11 +202,41 @@ def _convert(tp, value, where: str):
     return value
 
 
+def upgrade_metrics(data: dict) -> dict:
+    """A version 1 record's metrics in the version 2 form (a copy; the input is left alone): each split's
+    accuracy / macro_f1 fields become its `metrics` mapping, and each protocol result names its main
+    metric (accuracy: version 1 picked epochs by it) and carries its test metrics as a mapping."""
+    import copy
+
+    data = copy.deepcopy(data)
+
+    def split(m):
+        if not isinstance(m, dict) or "metrics" in m:
+            return m
+        return {"metrics": {k: m[k] for k in ("accuracy", "macro_f1") if k in m}, "loss": m.get("loss")}
+
+    for fit in data.get("fits") or []:
+        for epoch in (fit.get("epochs") if isinstance(fit, dict) else None) or []:
+            if isinstance(epoch, dict):
+                for key in ("test", "validation"):
+                    if epoch.get(key) is not None:
+                        epoch[key] = split(epoch[key])
+    for name, result in (data.get("protocols") or {}).items():
+        if isinstance(result, dict) and "test" not in result:
+            data["protocols"][name] = {
+                "fit": result.get("fit"), "epoch": result.get("epoch"), "picked_by": result.get("picked_by"),
+                "main": "accuracy", "test": {"accuracy": result.get("test_accuracy"),
+                                             "macro_f1": result.get("test_macro_f1")}}
+    return data
+
+
 def from_dict(data) -> RunRecord:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version == 1:
+        data = {**upgrade_metrics(data), "schema_version": SCHEMA_VERSION}
+    elif version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION} (written by another harness version; "
                          f"rerun the cell)")
     return _build(RunRecord, data, "record")
@@ -239,12 +276,14 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
-                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source),
+                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source,
+                      type=task.type),
         model=ModelInfo(name=model_spec.name, display_name=model_spec.display_name, family=model_spec.family,
                         source=model_spec.source, location=location, **loaded),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes=dataset_sizes,
-        test_labels=scores.encode_ids(data.splits["test"].labels), fits=fits, protocols=scores.protocols(fits),
+        test_labels=scores.encode_predictions(data.splits["test"].labels, task.type), fits=fits,
+        protocols=scores.protocols(fits, task.main),
         timings=Timings(load_s=load_s, tokenize_s=data.timings["tokenize_s"], train_s=sum(f.train_s for f in fits),
                         eval_s=sum(f.eval_s for f in fits), total_s=total_s),
         tokens=Tokens(train_real=train_real, train_processed=train_proc,
@@ -264,7 +303,7 @@ def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) 
 
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="failed", created_at=_now(),
-        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id),
+        task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id, type=task.type),
         model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes={}, test_labels="", fits=[],

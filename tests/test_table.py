@@ -56,8 +56,8 @@ def test_exports():
     recs = [make_record("imdb", "big", 1, 90.0), make_record("assin2", "big", 1, 80.0)]
     table = tb.build_table(recs, "published", TASKS, MODELS)
     csv_text = tb.to_csv(table)
-    assert csv_text.splitlines()[0] == "variant,protocol,model,column,mean,ci95_half,n,mark"
-    assert "default,published,big,average,85.0000,,1,best" in csv_text
+    assert csv_text.splitlines()[0] == "variant,protocol,model,column,mean,ci95_half,n,mark,metric"
+    assert "default,published,big,average,85.0000,,1,best,accuracy" in csv_text
     latex = tb.to_latex(table)
     assert r"\textbf{90.00}" in latex and latex.strip().endswith(r"\end{tabular}")
     import json
