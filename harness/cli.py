@@ -158,8 +158,11 @@ def _table_axes(group: str | None = None, records: list | None = None, variants:
     rows, left_out = table_models(models, group)
     records = [r for r in records or [] if r.model.name not in left_out]
     variants = [v for v in variants or [] if any(r.variant == v for r in records)]
-    return [(t.name, t.display_name) for t in tasks.values()], rows, {t.name: t.published for t in tasks.values()}, \
-        records, variants
+    # A registered task no record has is no column: a task added to the registry does not take the
+    # Average away from every row that has the others.
+    ran = {r.task.name for r in records}
+    columns = [(t.name, t.display_name) for t in tasks.values() if t.name in ran]
+    return columns, rows, {t.name: t.published for t in tasks.values()}, records, variants
 
 
 def _rows_of_group(group: str | None, records: list, variants: list):

@@ -138,7 +138,8 @@ def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants:
           tasks: list[tuple[str, str]] | None = None, models: list[tuple[str, str]] | None = None,
           published: dict | None = None) -> str:
     """The text `harness table` prints for these results: one table per variant (default: every variant in
-    df), tasks and models in the registry's order (or as given: (name, display) pairs). Raises UserError where
+    df), the tasks that have results and the models in the registry's order (or as
+    given: (name, display) pairs). Raises UserError where
     records of one cell differ in task definition, data, model weights or precision (harness/mixing.py)."""
     from . import mixing
     from .table import render_scores
@@ -148,7 +149,9 @@ def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants:
         from .registry import load_models, load_tasks
 
         registered_tasks, registered_models = load_tasks(), load_models()
-        tasks = tasks if tasks is not None else [(t.name, t.display_name) for t in registered_tasks.values()]
+        ran = set(df.task)  # as `harness table`: a registered task no record has is no column
+        tasks = tasks if tasks is not None else [(t.name, t.display_name) for t in registered_tasks.values()
+                                                 if t.name in ran]
         models = models if models is not None else [(m.name, m.display_name) for m in registered_models.values()]
         published = published if published is not None else {t.name: t.published
                                                               for t in registered_tasks.values()}

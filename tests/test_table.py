@@ -211,6 +211,15 @@ def test_table_default_protocol_is_clean_and_printed(tmp_path, capsys):
     assert "no records of variant 'nope' (found: default)" in capsys.readouterr().err
 
 
+def test_a_registered_task_nobody_ran_is_no_column_and_keeps_the_average(tmp_path, capsys):
+    """A new task in the registry must not take the Average away from rows that have every task run."""
+    for task, value in (("imdb", 93.0), ("assin2", 88.0)):
+        write_record(tmp_path, make_record(task, "ttl-160m", 1, value, clean=value))
+    assert main(["table", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| Models | IMDB | Assin2 | Average |" in out and "| 90.50" in out
+
+
 def test_the_metric_is_a_parameter_of_the_table():
     recs = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]
     for r in recs:
