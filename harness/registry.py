@@ -43,6 +43,7 @@ def check_revision(revision: str | None, where: str) -> str | None:
 
 
 LOCAL_HASH_CHARS = 6  # of a local model folder's path, in its name: 16M values, readable in a table
+MAX_LENGTH = 1_000_000  # tokens: far beyond any model's positions; more is a typo the tokenizer cannot take
 
 
 def registry_root() -> Path:
@@ -167,10 +168,11 @@ def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
 def _parse_label(f: _Fields, source: str) -> LabelSpec:
     lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map"})
     names = lb.get("names", list)
-    if len(names) < 2 or not all(isinstance(n, str) for n in names):
-        raise UserError(f"{source}: field 'label.names' must list at least two class names")
+    if len(names) < 2 or not all(isinstance(n, str) for n in names) or len(set(names)) < len(names):
+        raise UserError(f"{source}: field 'label.names' must list at least two class names, each once")
     mapping = lb.get("map", dict, required=False)
-    if mapping is not None and not all(isinstance(v, int) and 0 <= v < len(names) for v in mapping.values()):
+    if mapping is not None and not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names)
+                                       for v in mapping.values()):
         raise UserError(f"{source}: field 'label.map' must map values to class ids 0..{len(names) - 1}")
     return LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
 
@@ -194,8 +196,8 @@ def parse_task(data, source: str) -> TaskSpec:
     label = _parse_label(f, source)
 
     max_length = f.get("max_length", int, required=False)
-    if max_length is not None and max_length < 2:
-        raise UserError(f"{source}: field 'max_length' must be at least 2, got {max_length}")
+    if max_length is not None and not 2 <= max_length <= MAX_LENGTH:
+        raise UserError(f"{source}: field 'max_length' must be from 2 to {MAX_LENGTH}, got {max_length}")
 
     carve = f.get("validation_from_train", dict, required=False)
     if carve is not None:
@@ -285,7 +287,19 @@ def load_models(root: Path | None = None) -> dict[str, ModelSpec]:
     data = read_yaml(path)
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: expected a mapping of model name -> entry")
-    return {name: parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+    models = {str(name): parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+    _check_unique_names(models, path)
+    return models
+
+
+def _check_unique_names(models: dict[str, ModelSpec], path: Path) -> None:
+    """A name or alias that means two models: `--model X` would silently pick the first."""
+    owner: dict[str, str] = {}
+    for m in models.values():
+        for n in (m.name, *m.aliases):
+            if owner.setdefault(n, m.name) != m.name:
+                raise UserError(f"{path}: '{n}' names both '{owner[n]}' and '{m.name}' (a name or an alias): "
+                                f"rename one")
 
 
 def groups_of(models: dict[str, ModelSpec]) -> list[str]:

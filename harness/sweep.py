@@ -216,6 +216,9 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
         if raw is None:
             return default
         items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+        if not any(x.strip() for x in items):  # `--tasks ,` or `models: []`: a sweep of nothing is a typo
+            raise UserError(f"--{key} (or the sweep file's '{key}') names no {key[:-1]}: give at least one or "
+                            f"leave it out for the default")
         return [x.strip() for x in items if x.strip()]
 
     task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]

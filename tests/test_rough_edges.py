@@ -79,6 +79,9 @@ def test_a_lone_local_folder_keeps_its_folder_name_in_the_table(toy_env, tiny_en
     assert main(["table", "--results", str(toy_env["results"])]) == 0
     out = capsys.readouterr().out
     assert "| tiny-bert |" in out and f"tiny-bert: `{tiny_encoder.resolve()}`" in out
+    from harness import results  # the pandas path builds the same legend
+
+    assert f"tiny-bert: `{tiny_encoder.resolve()}`" in results.table(results.load(toy_env["results"]))
 
 
 # ------------------------------------------------------------------ messages that point the right way
@@ -170,6 +173,15 @@ HOSTILE_REGISTRY = {
         "smoke: true", "smoke: sometimes")), "field 'smoke' must be bool"),
     "unknown fields of mixed types": (lambda env: _write(_task_file(env), _task_file(env).read_text() + "1: a\nb: 2\n"),
                                       "unknown field '1'"),
+    "an alias that is another model's name": (lambda env: _write(_models_yaml(env), _models_yaml(
+        env).read_text().replace("aliases: [bertimbau-small]", "aliases: [bertimbau-small, ttl-160m]")),
+        "'ttl-160m' names both 'bertimbau-base' and 'ttl-160m'"),
+    "a class name twice": (lambda env: _write(_task_file(env), _task_file(env).read_text().replace(
+        "names: [NEG, POS]", "names: [NEG, NEG]")), "two class names, each once"),
+    "a class id that is a boolean": (lambda env: _write(_task_file(env), _task_file(env).read_text().replace(
+        "names: [NEG, POS]", "names: [NEG, POS]\n  map: {0: false, 1: true}")), "must map values to class ids 0..1"),
+    "max_length beyond any tokenizer": (lambda env: _write(_task_file(env), _task_file(env).read_text() + (
+        "max_length: 99999999999999999999\n")), "field 'max_length' must be from 2 to 1000000"),
 }
 
 
@@ -288,3 +300,36 @@ def test_a_record_that_cannot_be_written_is_one_line(toy_env, tiny_encoder, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("harness: error: cannot write the record of toy/")
     assert "No space left on device" in err[-1] and not any("Traceback" in ln for ln in err)
+
+
+def test_a_sweep_of_no_tasks_or_no_models_is_refused(toy_env, tiny_encoder, tmp_path, capsys):
+    base = ["sweep", "--results", str(toy_env["results"]), "--dry-run"]
+    for argv, message in ((["--tasks", " , ", "--models", str(tiny_encoder)], "--tasks (or the sweep file's 'tasks') "
+                                                                                  "names no task"),
+                          (["--tasks", "toy", "--models", ","], "names no model")):
+        code = main(base + argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    config = tmp_path / "sweep.yaml"
+    config.write_text("models: []\n")
+    assert main(base + ["--config", str(config), "--tasks", "toy"]) == 2
+    assert "names no model" in capsys.readouterr().err
+
+
+def test_a_plot_that_cannot_be_written_is_one_line(tmp_path):
+    pytest.importorskip("matplotlib")
+    from harness.errors import UserError
+    from harness.plot import _pyplot, save_png
+
+    (tmp_path / "a-file").write_text("")
+    fig = _pyplot().figure()
+    with pytest.raises(UserError, match=r"cannot write the plot to '.*a-file/x.png': .*; pass --output FILE"):
+        save_png(fig, tmp_path / "a-file" / "x.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_demo_trains_every_time_it_runs():
+    """`harness run` skips a seed whose record exists; the demo's run is there to do real work, so it forces."""
+    from harness.demo import DemoSettings
+
+    assert DemoSettings().run_argv()[-1] == "--force"
