@@ -133,8 +133,9 @@ def test_the_test_cluster_stops_exactly_what_it_started(slurm):
     of how stop() finds them."""
     from slurm_cluster import _command, _parent, alive
 
-    out = subprocess.run(["sbatch", "--wrap", "srun sleep 300", "--mem", "100M", "-c", "1"], env=slurm.env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(["sbatch", "--wrap", "srun sleep 300", "--mem", "100M", "-c", "1",
+                          "--output", str(slurm.dir / "job-%j.out")],  # not slurm-<id>.out in the checkout
+                         env=slurm.env, capture_output=True, text=True, check=True)
     job = out.stdout.split()[-1]
     deadline = time.time() + 30
     steps = []
