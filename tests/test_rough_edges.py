@@ -37,6 +37,27 @@ def test_run_skips_a_seed_whose_complete_record_exists_unless_forced(toy_env, ti
     assert path(1).read_bytes() != first  # trained again (its timings differ)
 
 
+def test_a_data_parallel_run_launches_only_the_seeds_left(toy_env, tiny_encoder, monkeypatch, capsys):
+    import subprocess
+
+    launched, real_run = [], subprocess.run
+
+    def run(argv, **kw):  # the launcher is recorded, not started; other commands (git, for provenance) run
+        if "torch.distributed.run" not in argv:
+            return real_run(argv, **kw)
+        launched.append(argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert _run(toy_env, tiny_encoder, "--seed", "42") == 0 and not launched  # one process: no launcher
+    assert _run(toy_env, tiny_encoder, "--seeds", "2", "--processes", "2") == 0
+    (argv,) = launched
+    assert "--nproc_per_node=2" in argv and argv[argv.index("--seed") + 1] == "43"
+    assert "--seeds" not in argv and "--processes" not in argv
+    assert _run(toy_env, tiny_encoder, "--seeds", "1", "--processes", "2") == 0 and len(launched) == 1  # all done
+    assert "skipped" in capsys.readouterr().err
+
+
 def test_a_sweep_with_force_passes_it_to_each_run(toy_env, tiny_encoder, capsys):
     argv = ["sweep", "--tasks", "toy", "--models", str(tiny_encoder), "--results", str(toy_env["results"]),
             "--dry-run", "--executor", "slurm"]
