@@ -42,6 +42,7 @@ def cmd_list(args, argv) -> int:
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
         alias += f"  [groups: {', '.join(m.groups)}]" if m.groups else ""
+        alias += "  [smoke test: a sweep runs it only when named]" if m.smoke else ""
         pin = f" {_pin(m.revision)}" if m.hub_id else ""
         print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
     return 0

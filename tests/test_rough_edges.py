@@ -160,6 +160,9 @@ def test_a_bare_sweep_leaves_out_the_smoke_test_model(tmp_path, capsys):
         assert f"/{name} seed 42" in captured.out
     assert main(["sweep", "--dry-run", "--models", "minilm-l6", "--results", str(tmp_path / "r")]) == 0
     assert "minilm-l6 seed 42" in capsys.readouterr().out  # still there when asked for
+    assert main(["list"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "smoke test" in ln]  # `harness list` says why
+    assert line.split()[0] == "minilm-l6"
 
 
 # ------------------------------------------------------------------ hostile input: one line, exit 2
