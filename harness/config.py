@@ -76,19 +76,24 @@ class RunConfig:
                 raise UserError(f"bad run setting: {message}")
 
     def _check_types(self):
-        """Values from a sweep file arrive as YAML typed them: refuse a wrong type before comparing it."""
+        """Values from a sweep file arrive as YAML typed them: refuse a wrong type before comparing it.
+        A field typed `X | None` may also be None; a type other than int, float, bool, str is left to its check."""
+        wants = {"int": "an integer", "bool": "true or false", "str": "text", "float": "a finite number"}
         for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), f.type if isinstance(f.type, str) else f.type.__name__
+            value = getattr(self, f.name)
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            optional = kind.endswith(" | None")
+            kind = kind.removesuffix(" | None")
+            if kind not in wants or (optional and value is None):
+                continue
             if kind == "float":
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             else:
                 ok = isinstance(value, {"int": int, "bool": bool, "str": str}[kind]) and (
                     kind == "bool" or not isinstance(value, bool))
             if not ok:
-                want = "a finite number" if kind == "float" else {"int": "an integer", "bool": "true or false",
-                                                                   "str": "text"}[kind]
                 hint = " (YAML reads 4e-5 as text: write 4.0e-5)" if kind == "float" and _numeric(value) else ""
-                raise UserError(f"bad run setting: {f.name} must be {want}, got {value!r}{hint}")
+                raise UserError(f"bad run setting: {f.name} must be {wants[kind]}, got {value!r}{hint}")
 
     def overrides(self) -> dict:
         """Every field that differs from the defaults (the record lists them)."""

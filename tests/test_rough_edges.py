@@ -357,3 +357,23 @@ def test_the_demo_trains_every_time_it_runs():
     from harness.demo import DemoSettings
 
     assert DemoSettings().run_argv()[-1] == "--force"
+
+
+def test_the_type_check_of_run_settings_takes_optional_and_other_fields():
+    """Settings of other types (a tuple, `int | None`), as a later RunConfig may add, pass the type check, and
+    an optional one still refuses a wrong type."""
+    import dataclasses
+
+    from harness.config import RunConfig
+    from harness.errors import UserError
+
+    @dataclasses.dataclass
+    class More(RunConfig):
+        rank: int | None = None
+        targets: tuple = ()
+
+    assert More().rank is None and More(rank=8).rank == 8
+    with pytest.raises(UserError, match="bad run setting: rank must be an integer, got 'x'"):
+        More(rank="x")
+    with pytest.raises(UserError, match="bad run setting: epochs must be an integer, got True"):
+        RunConfig(epochs=True)
