@@ -42,6 +42,7 @@ def cmd_list(args, argv) -> int:
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
         alias += f"  [groups: {', '.join(m.groups)}]" if m.groups else ""
+        alias += "  [smoke test: a sweep runs it only when named]" if m.smoke else ""
         pin = f" {_pin(m.revision)}" if m.hub_id else ""
         print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
     return 0
@@ -56,6 +57,7 @@ def _pin(revision: str | None) -> str:
 
 
 def cmd_run(args, argv) -> int:
+    from .hub_check import repos_needed, require_hub
     from .registry import load_models, load_tasks, resolve_model, resolve_task
     from .store import check_writable
 
@@ -65,14 +67,33 @@ def cmd_run(args, argv) -> int:
     cfg = run_config_from(_settings(args))
     seeds = parse_seeds(args.seed, args.seeds)
     check_limit(args.limit)
+    if args.processes is not None and args.processes < 1:
+        raise UserError(f"--processes must be at least 1, got {args.processes}")
     results = _results_dir(args)
     check_writable(results)
-    from .hub_check import repos_needed, require_hub
-
+    seeds = _seeds_to_run(task, model, cfg, seeds, args, results)
+    if not seeds:
+        return 0
     require_hub(repos_needed(task, model, args.mirror))  # an unreachable hub: one line now, not 50 s of retries
     if args.processes is not None:
-        return _launch_data_parallel(args.processes, argv)
+        return _launch_data_parallel(args.processes, argv, seeds)
     return 1 if sum(not _run_seed(task, model, cfg, seed, args, results, argv) for seed in seeds) else 0
+
+
+def _seeds_to_run(task, model, cfg, seeds: list[int], args, results: Path) -> list[int]:
+    """The seeds without a complete record (all of them with --force), saying which are skipped."""
+    from .store import is_complete, record_path, variant_of
+
+    if args.force:
+        return seeds
+    variant = variant_of(cfg, args.limit)
+    done = [s for s in seeds if is_complete(record_path(results, task.name, model.name, variant, s))]
+    if done:
+        where = record_path(results, task.name, model.name, variant, done[0]).parent
+        print(f"harness: skipped {task.name}/{model.name} seed{'s' if len(done) > 1 else ''} "
+              f"{', '.join(map(str, done))}: complete record in "
+              f"{where} (--force reruns)", file=sys.stderr)
+    return [s for s in seeds if s not in done]
 
 
 def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
@@ -81,7 +102,7 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
     from .provenance import command_line
     from .record import failure_record
     from .routine import run_cell
-    from .store import checkpoint_dir, variant_of, write_record
+    from .store import checkpoint_dir, variant_of
 
     checkpoints = checkpoint_dir(results, task.name, model.name, variant_of(cfg, args.limit), seed) \
         if cfg.save_every_epoch else None
@@ -93,12 +114,12 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
         if distributed.is_main():
             failed = failure_record(task, model, cfg, seed, args.limit, str(exc))
             failed.command_line = command_line(argv)
-            path = write_record(results, failed)
+            path = _write_record(results, failed)
             print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
         return False
     if distributed.is_main():  # rank 0 writes the record
         record.command_line = command_line(argv)
-        path = write_record(results, record)
+        path = _write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
         text += f", clean {100 * clean.test_accuracy:.2f}" if clean else ", clean –"
@@ -107,20 +128,30 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
     return True
 
 
-def _launch_data_parallel(processes: int, argv: list[str]) -> int:
-    """Re-run this very command (argv, without the process count) under torch.distributed.run."""
+def _write_record(results: Path, record) -> Path:
+    from .store import write_record
+
+    try:
+        return write_record(results, record)
+    except OSError as exc:  # the folder went away, or the disk filled, during the run
+        raise UserError(f"cannot write the record of {record.task.name}/{record.model.name} seed {record.seed} "
+                        f"under '{results}': {exc.strerror or exc}") from None
+
+
+def _launch_data_parallel(processes: int, argv: list[str], seeds: list[int]) -> int:
+    """Re-run this very command (argv, without the process count, for the seeds left to run) under
+    torch.distributed.run."""
     import subprocess
 
     from .distributed import launch_command
 
-    if processes < 1:
-        raise UserError(f"--processes must be at least 1, got {processes}")
     argv = list(argv)
-    for flag in ("--processes", "--num-gpus"):
+    for flag in ("--processes", "--num-gpus", "--seed", "--seeds"):
         while flag in argv:
             i = argv.index(flag)
             del argv[i:i + 2]
         argv = [a for a in argv if not a.startswith(flag + "=")]
+    argv += ["--seed", ",".join(map(str, seeds))]
     return subprocess.run(launch_command(processes, argv)).returncode
 
 

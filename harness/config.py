@@ -9,6 +9,7 @@ Every field is a CLI flag of `harness run` (--learning-rate, --batch-size, ...).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .errors import UserError
@@ -55,6 +56,7 @@ class RunConfig:
         "both", "both, published or clean: which trainings to run where they differ (IMDB, AgNews)")
 
     def __post_init__(self):
+        self._check_types()
         checks = [
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.adam_epsilon > 0, "adam_epsilon must be > 0"),
@@ -66,12 +68,32 @@ class RunConfig:
             (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (0 <= self.micro_batch_size <= self.batch_size, "micro_batch_size must be in 0..batch_size"),
-            (self.threads >= 0, "threads must be >= 0"),
+            (0 <= self.threads <= MAX_THREADS, f"threads must be in 0..{MAX_THREADS}"),
             (self.protocols in ("both", "published", "clean"), "protocols must be both, published or clean"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UserError(f"bad run setting: {message}")
+
+    def _check_types(self):
+        """Values from a sweep file arrive as YAML typed them: refuse a wrong type before comparing it.
+        A field typed `X | None` may also be None; a type other than int, float, bool, str is left to its check."""
+        wants = {"int": "an integer", "bool": "true or false", "str": "text", "float": "a finite number"}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            optional = kind.endswith(" | None")
+            kind = kind.removesuffix(" | None")
+            if kind not in wants or (optional and value is None):
+                continue
+            if kind == "float":
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            else:
+                ok = isinstance(value, {"int": int, "bool": bool, "str": str}[kind]) and (
+                    kind == "bool" or not isinstance(value, bool))
+            if not ok:
+                hint = " (YAML reads 4e-5 as text: write 4.0e-5)" if kind == "float" and _numeric(value) else ""
+                raise UserError(f"bad run setting: {f.name} must be {wants[kind]}, got {value!r}{hint}")
 
     def overrides(self) -> dict:
         """Every field that differs from the defaults (the record lists them)."""
@@ -85,6 +107,15 @@ class RunConfig:
         return {k: v for k, v in self.overrides().items() if k in RECIPE_FIELDS}
 
 
+def _numeric(value) -> bool:
+    try:
+        return isinstance(value, str) and math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+MAX_THREADS = 1024  # torch would try to start that many; far more is a typo that exhausts the machine
+
 RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
                  "max_grad_norm")
 
@@ -96,6 +127,8 @@ SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", s
 # ------------------------------------------------------------------ from command-line values
 
 DEFAULT_SEED = 42
+MAX_SEED = 2**32 - 1  # what every random generator seeded from it takes (numpy's legacy one is the narrowest)
+MAX_SEEDS = 10_000  # --seeds N: more is a typo (and a list that size is already a long sweep)
 
 
 def flag_of(name: str) -> str:
@@ -133,8 +166,8 @@ def parse_seeds(seed: str | None, seeds: int | None) -> list[int]:
     if seed is not None and seeds is not None:
         raise UserError("give --seed 1,2,3 or --seeds N, not both")
     if seeds is not None:
-        if seeds < 1:
-            raise UserError(f"--seeds must be at least 1, got {seeds}")
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+            raise UserError(f"--seeds must be from 1 to {MAX_SEEDS}, got {seeds}")
         return list(range(DEFAULT_SEED, DEFAULT_SEED + seeds))
     if seed is None:
         return [DEFAULT_SEED]
@@ -144,4 +177,7 @@ def parse_seeds(seed: str | None, seeds: int | None) -> list[int]:
         raise UserError(f"--seed takes integers separated by commas, got '{seed}'") from None
     if not out or any(s < 0 for s in out):
         raise UserError(f"--seed takes non-negative integers, got '{seed}'")
+    if any(s > MAX_SEED for s in out):
+        raise UserError(f"--seed takes integers from 0 to {MAX_SEED} (what the random generators accept), got "
+                        f"'{seed}'")
     return list(dict.fromkeys(out))

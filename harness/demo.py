@@ -31,7 +31,7 @@ class DemoSettings:
         """The `harness run` command the demo is: the embedded folder is its mirror, so no network is used."""
         limit = ["--limit", str(self.limit)] if self.limit is not None else []
         return ["run", "--task", TASK, "--model", MODEL, "--mirror", str(embedded.ROOT), "--epochs", str(self.epochs),
-                *limit, "--results", self.results]
+                *limit, "--results", self.results, "--force"]  # a demo trains every time it is run
 
     def variant(self) -> str:
         from .config import RunConfig

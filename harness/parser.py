@@ -19,18 +19,24 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         if message.startswith("unrecognized arguments:"):
             bad = message.split(":", 1)[1].split()[0]
-            flags = [s for a in self._all_actions() for s in a.option_strings]
+            flags = [s for a in self._actions for s in a.option_strings]
             close = difflib.get_close_matches(bad.split("=")[0], flags, n=1)
             if close:
                 message += f"; did you mean {close[0]}?"
         raise UserError(f"{message} (see {self.prog} --help)")
 
-    def _all_actions(self):
-        for action in self._actions:
-            yield action
-            for sub in (getattr(action, "choices", None) or {}).values():
-                if isinstance(sub, argparse.ArgumentParser):
-                    yield from sub._actions
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports a subcommand's unknown flag from the top parser ("see harness --help");
+        # report it from the subcommand's parser, so the hint is `harness run --help`.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            sub = self._subparsers_by_name().get(getattr(parsed, "command", None), self)
+            sub.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _subparsers_by_name(self) -> dict:
+        return {name: sub for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                for name, sub in action.choices.items()}
 
 
 def _add_run_config_flags(p: argparse.ArgumentParser) -> None:
@@ -129,6 +135,7 @@ def _add_run(sub) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
                                                                     "code from its repository")
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
+    p.add_argument("--force", action="store_true", help="rerun seeds whose complete record exists (skipped otherwise)")
     p.add_argument("--processes", "--num-gpus", type=int, dest="processes",
                    help="train the cell data-parallel on N processes, one per GPU (gloo on CPU); the same as "
                         "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`")
@@ -142,7 +149,7 @@ def _add_sweep(sub) -> None:
                                     "slurm); flags given here win")
     p.add_argument("--tasks", help="comma-separated (default: every registered task)")
     p.add_argument("--models", help="comma-separated names or folders (default: the models of the TTL table's "
-                                    "group, ttl, and the models in no group)")
+                                    "group, ttl, and the models in no group, but not the smoke-test ones)")
     p.add_argument("--seed", help="seed(s), comma-separated")
     p.add_argument("--seeds", type=int, help="N seeds: 42, 43, ... (default 1)")
     p.add_argument("--limit", type=int, help="examples per split (smoke sweeps)")

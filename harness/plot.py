@@ -169,14 +169,19 @@ def curves_figure(records, metrics=tuple(METRICS)):
 
 def save_png(fig, path: Path) -> Path:
     plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp.png")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(tmp, dpi=130)
         tmp.replace(path)
+    except OSError as exc:  # a read-only or missing place, a full disk: the user's to fix, in one line
+        raise UserError(f"cannot write the plot to '{path}': {exc.strerror or exc}; pass --output FILE") from None
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # nothing was written there
     return path
 
 

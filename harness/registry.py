@@ -6,15 +6,15 @@ that names the file and the field. The registries are plain dicts name -> spec.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .errors import UserError
+from .yamlfile import read_yaml
 
 FAMILIES = ("decoder", "encoder")
 # The model group `harness table` shows by default: the four models of the TeenyTinyLlama table.
@@ -40,6 +40,10 @@ def check_revision(revision: str | None, where: str) -> str | None:
     hint = " (give all 40 hex digits of the commit)" if re.fullmatch(r"[0-9a-fA-F]{4,39}", revision) else ""
     raise UserError(f"{where}: field 'revision' must be a 40-hex commit or one of main, refs/convert/parquet, "
                     f"refs/convert/duckdb, refs/pr/<n>; got {revision!r}{hint}")
+
+
+LOCAL_HASH_CHARS = 6  # of a local model folder's path, in its name: 16M values, readable in a table
+MAX_LENGTH = 1_000_000  # tokens: far beyond any model's positions; more is a typo the tokenizer cannot take
 
 
 def registry_root() -> Path:
@@ -107,6 +111,7 @@ class ModelSpec:
     pad_token: str | None = None  # the token to pad with, for tokenizers without one (see harness/tokens.py)
     groups: tuple[str, ...] = ()  # named sets of models a table can show (DEFAULT_GROUP: the TTL table's rows)
     defined_in: str | None = None  # the registry file, for errors about the entry
+    smoke: bool = False  # a smoke-test model (works offline), not one of the compared ones: a bare sweep leaves it out
 
     @property
     def source(self) -> str:
@@ -123,7 +128,7 @@ class _Fields:
     def __init__(self, data, where: str, allowed: set[str]):
         if not isinstance(data, dict):
             raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - allowed)
+        unknown = sorted(set(data) - allowed, key=str)
         if unknown:
             raise UserError(f"{where}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(allowed))})")
         self.data, self.where = data, where
@@ -142,19 +147,6 @@ class _Fields:
 
 def _as_tuple(types):
     return types if isinstance(types, tuple) else (types,)
-
-
-def _read_yaml(path: Path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(f"{path}:{at} invalid YAML ({problem})") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
@@ -176,10 +168,11 @@ def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
 def _parse_label(f: _Fields, source: str) -> LabelSpec:
     lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map"})
     names = lb.get("names", list)
-    if len(names) < 2 or not all(isinstance(n, str) for n in names):
-        raise UserError(f"{source}: field 'label.names' must list at least two class names")
+    if len(names) < 2 or not all(isinstance(n, str) for n in names) or len(set(names)) < len(names):
+        raise UserError(f"{source}: field 'label.names' must list at least two class names, each once")
     mapping = lb.get("map", dict, required=False)
-    if mapping is not None and not all(isinstance(v, int) and 0 <= v < len(names) for v in mapping.values()):
+    if mapping is not None and not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names)
+                                       for v in mapping.values()):
         raise UserError(f"{source}: field 'label.map' must map values to class ids 0..{len(names) - 1}")
     return LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
 
@@ -203,8 +196,8 @@ def parse_task(data, source: str) -> TaskSpec:
     label = _parse_label(f, source)
 
     max_length = f.get("max_length", int, required=False)
-    if max_length is not None and max_length < 2:
-        raise UserError(f"{source}: field 'max_length' must be at least 2, got {max_length}")
+    if max_length is not None and not 2 <= max_length <= MAX_LENGTH:
+        raise UserError(f"{source}: field 'max_length' must be from 2 to {MAX_LENGTH}, got {max_length}")
 
     carve = f.get("validation_from_train", dict, required=False)
     if carve is not None:
@@ -238,7 +231,7 @@ def parse_task(data, source: str) -> TaskSpec:
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
     f = _Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
-                              "aliases", "trust_remote_code", "pad_token", "groups"})
+                              "aliases", "trust_remote_code", "pad_token", "groups", "smoke"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
     family = f.get("family", str)
@@ -261,7 +254,8 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
                      package=f.get("package", str, required=False), extra=f.get("extra", str, required=False),
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
                      trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False),
-                     pad_token=pad_token, groups=name_list(f, "groups"), defined_in=source)
+                     pad_token=pad_token, groups=name_list(f, "groups"), defined_in=source,
+                     smoke=f.get("smoke", bool, required=False, default=False))
 
 
 def name_list(f: _Fields, key: str) -> tuple[str, ...]:
@@ -281,7 +275,7 @@ def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
         raise UserError(f"no task files in {folder}: set HARNESS_REGISTRY to a folder with tasks/*.yaml")
     tasks: dict[str, TaskSpec] = {}
     for path in files:
-        task = parse_task(_read_yaml(path), str(path))
+        task = parse_task(read_yaml(path), str(path))
         if task.name != path.stem:
             raise UserError(f"{path}: field 'name' ({task.name!r}) must match the file name ({path.stem!r})")
         tasks[task.name] = task
@@ -290,10 +284,22 @@ def load_tasks(root: Path | None = None) -> dict[str, TaskSpec]:
 
 def load_models(root: Path | None = None) -> dict[str, ModelSpec]:
     path = (root or registry_root()) / "models.yaml"
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict) or not data:
         raise UserError(f"{path}: expected a mapping of model name -> entry")
-    return {name: parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+    models = {str(name): parse_model(str(name), entry, str(path)) for name, entry in data.items()}
+    _check_unique_names(models, path)
+    return models
+
+
+def _check_unique_names(models: dict[str, ModelSpec], path: Path) -> None:
+    """A name or alias that means two models: `--model X` would silently pick the first."""
+    owner: dict[str, str] = {}
+    for m in models.values():
+        for n in (m.name, *m.aliases):
+            if owner.setdefault(n, m.name) != m.name:
+                raise UserError(f"{path}: '{n}' names both '{owner[n]}' and '{m.name}' (a name or an alias): "
+                                f"rename one")
 
 
 def groups_of(models: dict[str, ModelSpec]) -> list[str]:
@@ -346,9 +352,21 @@ def local_model(folder: Path, family: str | None = None) -> ModelSpec:
         import json
 
         try:
-            archs = json.loads(config.read_text()).get("architectures") or []
+            conf = json.loads(config.read_text(encoding="utf-8"))
         except (ValueError, OSError):
             raise UserError(f"model folder '{folder}': config.json is not valid JSON") from None
-        family = "decoder" if any(a.endswith("ForCausalLM") for a in archs) else "encoder"
-    slug = re.sub(r"[^a-z0-9._-]+", "-", folder.resolve().name.lower()).strip("-") or "local"
-    return ModelSpec(name=slug, display_name=folder.resolve().name, family=family, path=str(folder.resolve()))
+        archs = conf.get("architectures") if isinstance(conf, dict) else None
+        if not isinstance(conf, dict) or not isinstance(archs or [], list):
+            raise UserError(f"model folder '{folder}': config.json is not a transformers config (an object with "
+                            f"'architectures' as a list); fix it or pass --family")
+        family = "decoder" if any(str(a).endswith("ForCausalLM") for a in archs or []) else "encoder"
+    return ModelSpec(name=local_name(folder), display_name=folder.resolve().name, family=family,
+                     path=str(folder.resolve()))
+
+
+def local_name(folder: Path) -> str:
+    """A local model's name in records and paths: the folder's name and a short hash of its resolved path,
+    so two folders called `model` (say, runs/a/model and runs/b/model) never share a record."""
+    where = folder.resolve()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", where.name.lower()).strip("-") or "local"
+    return f"{slug}-{hashlib.sha256(str(where).encode()).hexdigest()[:LOCAL_HASH_CHARS]}"

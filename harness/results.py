@@ -125,7 +125,8 @@ def scores_of(df, protocol: str, metric: str = "accuracy") -> list:
     labels = {key: group_label(key[1], set(g.device_type))  # never pooled across precisions (selection.py)
               for key, g in rows.groupby(["variant", rows.precision.fillna("")], sort=False)}
     return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), 100.0 * float(r.value),
-                      labels[(r.variant, r.precision if isinstance(r.precision, str) else "")])
+                      labels[(r.variant, r.precision if isinstance(r.precision, str) else "")],
+                      r.model_source if isinstance(r.model_source, str) else "")
             for r in rows.itertuples(index=False)]
 
 

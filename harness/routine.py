@@ -9,7 +9,6 @@ The same loop runs on one process and data-parallel: the distributed helpers are
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from . import data as data_mod
 from . import distributed as dist_mod
 from . import mirror_lock, models, pooled_layer, scores
+from . import progress as progress_mod
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
 from .errors import RunFailed, UserError
@@ -25,12 +25,6 @@ from .provenance import model_provenance
 from .record import EpochMetrics, Fit, RunRecord, SplitMetrics, success_record
 from .registry import ModelSpec, TaskSpec
 from .splits import EncodedSplit
-
-REPORTS_PER_EPOCH = 5  # progress lines per epoch: often enough to see it move, rare enough to stay readable
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _quiet(msg: str) -> None:
@@ -111,8 +105,9 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
     return step_loss, real, processed
 
 
-def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_id: int, device):
-    """(metrics, predictions in split order, real tokens, processed tokens)."""
+def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_id: int, device, on_batch=None):
+    """(metrics, predictions in split order, real tokens, processed tokens). on_batch(n) after each batch
+    of n examples (of this process's share), for a progress bar."""
     import torch
     import torch.nn.functional as F
 
@@ -130,6 +125,8 @@ def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_i
             loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             preds[idx] = logits.argmax(-1).cpu().numpy()
             real, processed = real + r, processed + p
+            if on_batch is not None:
+                on_batch(len(idx))
     preds = dist_mod.gather_predictions(preds, mine)
     loss_sum, real, processed = dist_mod.all_sum([loss_sum, real, processed])
     model.train()
@@ -144,14 +141,16 @@ def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_i
 def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
               test: EncodedSplit, num_classes: int, cfg: RunConfig, seed: int, pad_id: int, device,
               label: str, train_set: str, validation_source: str | None, checkpoint_dir: Path | None,
-              log=_stderr) -> Fit:
+              log=None) -> Fit:
     """Train one model on `train` for cfg.epochs, evaluating validation and test after each epoch.
+    log: where progress goes (harness/progress.py: None = stderr, bars on a terminal; or msg -> None).
     One loop, top to bottom, on purpose (a little over 60 lines): the order of seeding, batching,
     stepping and evaluating is the experiment, and reads best in one place."""
     import torch
 
+    progress = progress_mod.of(log)
     if cfg.pooled_last_layer and not pooled_layer.install(model):
-        log(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
+        progress(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
     model.to(device)
     model.train()
     net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
@@ -174,34 +173,34 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         t0 = time.perf_counter()
         batches = train_batches(train.lengths, cfg.batch_size, rng, cfg.length_grouped)
         loss_sum = torch.zeros((), device=device)
-        report_every = max(1, len(batches) // REPORTS_PER_EPOCH)
-        for b, idx in enumerate(batches, 1):
-            (step_loss, real, processed), micro = step_with_oom_retry(
-                lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg),
-                micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            schedule.step()
-            fit.steps += 1
-            loss_sum += step_loss
-            fit.train_tokens_real += real
-            fit.train_tokens_processed += processed
-            if b % report_every == 0 or b == len(batches):
-                mean = float(loss_sum) / b  # one sync per report, not per step
-                if not math.isfinite(mean):
-                    raise RunFailed(f"training diverged: loss is {mean} at epoch {epoch}, step {b} "
-                                    f"(lr {cfg.learning_rate}); lower --learning-rate")
-                log(f"[{label}] epoch {epoch}/{cfg.epochs} step {b}/{len(batches)} loss {mean:.4f} "
-                    f"({time.perf_counter() - t0:.0f}s)")
+        with progress.training(label, epoch, cfg.epochs, len(batches)) as shown:
+            for b, idx in enumerate(batches, 1):
+                (step_loss, real, processed), micro = step_with_oom_retry(
+                    lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg),
+                    micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                fit.steps += 1
+                loss_sum += step_loss
+                fit.train_tokens_real += real
+                fit.train_tokens_processed += processed
+                shown.advance(len(idx))
+                if shown.wants_loss(b):
+                    mean = float(loss_sum) / b  # one sync per report, not per step
+                    if not math.isfinite(mean):
+                        raise RunFailed(f"training diverged: loss is {mean} at epoch {epoch}, step {b} "
+                                        f"(lr {cfg.learning_rate}); lower --learning-rate")
+                    shown.show(b, mean)
         if device.type == "cuda":
             torch.cuda.synchronize()
         fit.train_s += time.perf_counter() - t0
         # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
         epoch_loss = dist_mod.all_sum([float(loss_sum) / len(batches)])[0] / dist_mod.world_size()
         fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, num_classes, cfg, pad_id,
-                                          device))
-        _log_epoch(log, label, fit.epochs[-1], cfg.epochs)
+                                          device, progress, label))
+        _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None and dist_mod.is_main():
             model.save_pretrained(checkpoint_dir / f"{train_set}-epoch{epoch}")
     # Tokens were counted per rank.
@@ -211,14 +210,20 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
 
 
 def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, num_classes: int,
-                    cfg: RunConfig, pad_id: int, device) -> EpochMetrics:
+                    cfg: RunConfig, pad_id: int, device, progress, label: str) -> EpochMetrics:
     """Validation (where the fit has one) and test after an epoch; adds the time and tokens to fit."""
+
+    def run(split, name):
+        share = math.ceil(len(split) / dist_mod.world_size())  # what this process evaluates
+        with progress.evaluation(f"{label} epoch {epoch}", name, share) as shown:
+            return evaluate(model, split, num_classes, cfg, pad_id, device, on_batch=shown.advance)
+
     t0 = time.perf_counter()
     val_metrics = None
     if validation is not None:
-        val_metrics, _, r, p = evaluate(model, validation, num_classes, cfg, pad_id, device)
+        val_metrics, _, r, p = run(validation, "validation")
         fit.eval_tokens_real, fit.eval_tokens_processed = fit.eval_tokens_real + r, fit.eval_tokens_processed + p
-    test_metrics, preds, r, p = evaluate(model, test, num_classes, cfg, pad_id, device)
+    test_metrics, preds, r, p = run(test, "test")
     fit.eval_tokens_real, fit.eval_tokens_processed = fit.eval_tokens_real + r, fit.eval_tokens_processed + p
     fit.eval_s += time.perf_counter() - t0
     return EpochMetrics(epoch=epoch, train_loss=epoch_loss, test=test_metrics, validation=val_metrics,
@@ -250,7 +255,7 @@ def plan_fits(task: TaskSpec, data: data_mod.TaskData, cfg: RunConfig) -> list[d
 
 def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int, limit: int | None = None,
              mirror: str | None = None, allow_remote_code: bool = False, checkpoint_dir: Path | None = None,
-             use_cache: bool = True, log=_stderr) -> RunRecord:
+             use_cache: bool = True, log=None) -> RunRecord:
     """Load the model and the data, run the fits the protocols need, and return the cell's record."""
     import torch
 
@@ -261,8 +266,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     device = models.resolve_device(cfg)
     if dist_mod.world_size() > 1:
         device = dist_mod.init(device.type)
-    if not dist_mod.is_main():
-        log = _quiet
+    progress = progress_mod.of(log if dist_mod.is_main() else _quiet)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -283,8 +287,8 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                             limit=limit, use_cache=use_cache,
                             # Segment ids only where the model embeds them (BERT; not RoBERTa, DeBERTa, ModernBERT).
                             token_types=(getattr(mconf, "type_vocab_size", 0) or 0) > 1)
-    log(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
-        f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
+    progress(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
+             f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
     fits, loaded, t_load_models = [], {}, 0.0
     for plan in plan_fits(task, data, cfg):
@@ -297,7 +301,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                               test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
-                              checkpoint_dir=checkpoint_dir, log=log))
+                              checkpoint_dir=checkpoint_dir, log=progress))
         loaded = {"attn_implementation": getattr(model.config, "_attn_implementation", None),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "last_layer": pooled_layer.which_ran(model),

@@ -99,8 +99,15 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
+    """The innermost error that explains exc. A context the library suppressed (`raise ... from None`) is
+    not followed: datasets, offline, raises "Couldn't reach the Hub" over a context that says only
+    "is not cached in None"."""
+    while True:
+        inner = exc.__cause__ if exc.__cause__ is not None else (
+            None if exc.__suppress_context__ else exc.__context__)
+        if inner is None:
+            break
+        exc = inner
     text = short(exc, fallback="")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

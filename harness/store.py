@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from .errors import UserError
@@ -61,6 +62,11 @@ def check_writable(results: Path) -> None:
         raise UserError(f"results path '{probe}' is a file, not a folder: pass --results DIR")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"results folder '{probe}' is not writable: pass --results DIR")
+    try:  # os.access says yes to root on a read-only mount or a pseudo-filesystem: try a real (deleted) file
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise UserError(f"results folder '{probe}' is not writable ({exc.strerror}): pass --results DIR") from None
 
 
 def read_record(path: Path) -> RunRecord:

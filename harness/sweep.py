@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import check_limit, parse_seeds, run_config_from, setting_flags
 from .errors import UserError, short
+from .progress import duration, eta
 from .store import check_writable, is_complete, record_path, variant_of
 
 
@@ -70,7 +71,7 @@ def cell_argv(cell: GridCell, spec: SweepSpec, results: Path) -> list[str]:
 def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
     """k cells at a time, each in its own process (on one GPU they share the card)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    pending, running, outcomes = list(cells), [], []
+    pending, running, outcomes, t_start = list(cells), [], [], time.perf_counter()
     while pending or running:
         while pending and len(running) < jobs:
             cell = pending.pop(0)
@@ -90,7 +91,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
             ok = proc.returncode == 0 and is_complete(cell.path)
             outcome = Outcome(cell, ok, time.perf_counter() - t0, log, "" if ok else _last_line(log))
             outcomes.append(outcome)
-            report(_progress(outcome, len(outcomes), len(cells)))
+            report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t_start))
     return outcomes
 
 
@@ -155,13 +156,16 @@ def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor
         log = Path(str(job.paths.stdout)) if hasattr(job, "paths") else None
         outcome = Outcome(cell, ok, time.perf_counter() - t0, log, message)
         outcomes.append(outcome)
-        report(_progress(outcome, len(outcomes), len(cells)))
+        report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t0))
     return outcomes
 
 
-def _progress(o: Outcome, done: int, total: int) -> str:
+def _progress(o: Outcome, done: int, total: int, elapsed: float) -> str:
+    """A finished cell, the cells done and to do, and the sweep's ETA at the pace of the finished cells."""
     status = "ok" if o.ok else f"FAILED ({o.message})"
-    return f"[{done}/{total}] {o.cell.label}: {status} ({o.seconds:.0f}s)"
+    left = total - done
+    tail = f"{left} to do, ETA {duration(eta(elapsed, done, left))}" if left else f"all done in {duration(elapsed)}"
+    return f"[{done}/{total}] {o.cell.label}: {status} ({duration(o.seconds)}); {tail}"
 
 
 def _last_line(log: Path) -> str:
@@ -212,10 +216,13 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
         if raw is None:
             return default
         items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+        if not any(x.strip() for x in items):  # `--tasks ,` or `models: []`: a sweep of nothing is a typo
+            raise UserError(f"--{key} (or the sweep file's '{key}') names no {key[:-1]}: give at least one or "
+                            f"leave it out for the default")
         return [x.strip() for x in items if x.strip()]
 
     task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
-    model_args = names(args.models, "models", [name for name, _ in table_models(models)[0]])
+    model_args = names(args.models, "models", [n for n, _ in table_models(models)[0] if not models[n].smoke])
     file_seeds = conf.get("seeds")
     seed_text = args.seed if args.seed is not None else (
         ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)
@@ -229,28 +236,55 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
     run_args = setting_flags(settings)
     run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
     run_args += ["--trust-remote-code"] if args.trust_remote_code else []
+    run_args += ["--force"] if args.force else []  # a cell's `harness run` skips a complete record otherwise
     spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
     variant = variant_of(cfg, limit)
     slurm = dict(conf.get("slurm") or {})
     slurm.update({k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None})
+    check_slurm_options(slurm)
     return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
                      variant=variant, executor=args.executor or conf.get("executor") or "local",
                      jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror)
 
 
-def load_sweep_file(path: Path) -> dict:
-    import yaml
+# The sweep file's fields and the types each may have (a list holds names or seeds).
+SWEEP_FILE_TYPES = {"tasks": (str, list), "models": (str, list), "seeds": (int, list), "limit": (int,),
+                    "mirror": (str,), "executor": (str,), "jobs": (int, str), "settings": (dict,), "slurm": (dict,)}
+SLURM_TYPES = {"partition": str, "gpus": int, "time_min": int, "mem": str, "cpus": int, "array_parallelism": int}
+EXECUTORS = ("local", "slurm", "submitit-local")
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read sweep file '{path}': {getattr(exc, 'strerror', None) or exc}") from None
+
+def load_sweep_file(path: Path) -> dict:
+    from .yamlfile import read_yaml
+
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping")
-    unknown = sorted(set(data) - SWEEP_FILE_FIELDS)
+        raise UserError(f"{path}: expected a mapping of fields (tasks, models, seeds, ...), got {type(data).__name__}")
+    unknown = sorted(set(data) - SWEEP_FILE_FIELDS, key=str)
     if unknown:
         raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(SWEEP_FILE_FIELDS))})")
+    for key, value in data.items():
+        if value is not None and (not isinstance(value, SWEEP_FILE_TYPES[key]) or isinstance(value, bool)):
+            kinds = " or ".join(t.__name__ for t in SWEEP_FILE_TYPES[key])
+            raise UserError(f"{path}: field '{key}' must be {kinds}, got {type(value).__name__} {value!r}")
+    if data.get("executor") is not None and data["executor"] not in EXECUTORS:
+        raise UserError(f"{path}: field 'executor' must be one of {', '.join(EXECUTORS)}, got {data['executor']!r}")
+    for key, value in (data.get("slurm") or {}).items():
+        if key not in SLURM_TYPES:
+            raise UserError(f"{path}: unknown field 'slurm.{key}' (valid: {', '.join(SLURM_TYPES)})")
+        if not isinstance(value, SLURM_TYPES[key]) or isinstance(value, bool):
+            raise UserError(f"{path}: field 'slurm.{key}' must be {SLURM_TYPES[key].__name__}, got {value!r}")
     return data
+
+
+def check_slurm_options(slurm: dict) -> dict:
+    """Numbers a scheduler would refuse only after submission (or a local executor take as nonsense)."""
+    for key in ("time_min", "cpus", "array_parallelism"):
+        if slurm.get(key) is not None and slurm[key] < 1:
+            raise UserError(f"--{key.replace('_min', '').replace('_', '-')} must be at least 1, got {slurm[key]}")
+    if slurm.get("gpus") is not None and slurm["gpus"] < 0:
+        raise UserError(f"--gpus must be at least 0, got {slurm['gpus']}")
+    return slurm
 
 
 def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None) -> int:

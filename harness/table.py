@@ -42,6 +42,7 @@ class Row:
     display: str
     cells: dict  # task name -> Score (absent: not run)
     average: Score | None = None
+    source: str | None = None  # where an unregistered (local) model came from; the legend names it
 
 
 @dataclass
@@ -65,6 +66,7 @@ class SeedScore:
     seed: int
     value: float  # in %
     precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
+    model_source: str = ""  # hub id, folder or package:<module>; the legend names an unregistered model's
 
 
 def record_score(record, protocol: str, metric: str = "accuracy") -> float | None:
@@ -94,7 +96,8 @@ def seed_scores(records, protocol: str, metric: str = "accuracy") -> list[SeedSc
     """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group."""
     from .selection import groups
 
-    return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label)
+    return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label,
+                      r.model.source)
             for g in groups(records) for r in g.records if (value := record_score(r, protocol, metric)) is not None]
 
 
@@ -113,18 +116,24 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
     """The table of one (variant, precision) group from its per-seed scores (records, or a results
     DataFrame: harness/results.py)."""
     scores: dict = {}
-    displays = dict(models)
+    displays, sources = dict(models), {}
     for s in seed_values:
         scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value))
         displays.setdefault(s.model, s.model_display)
+        if s.model not in dict(models) and s.model_source:
+            sources[s.model] = s.model_source
     order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
+    shown = [displays[m] for m in order]
+    for m in sources:  # two local folders of the same name: their rows show the unique names instead
+        if shown.count(displays[m]) > 1:
+            displays[m] = m
     task_names = [t for t, _ in tasks]
     rows = []
     for m in order:
         cells = {t: cell_of(v) for t, v in scores[m].items() if t in task_names}
         avg = average_cell([cells[t] for t in task_names]) if task_names and all(t in cells for t in task_names) \
             else None
-        rows.append(Row(model=m, display=displays[m], cells=cells, average=avg))
+        rows.append(Row(model=m, display=displays[m], cells=cells, average=avg, source=sources.get(m)))
     table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows,
                   precision=precision, metric=metric)
     for col, _ in table.columns:
@@ -235,9 +244,13 @@ def legend(table: Table) -> str:
     lone = [d for col, d in table.columns if sum(_cell(r, col) is not None for r in table.rows) == 1]
     if lone:
         text += f" A column with one model has no mark ({', '.join(lone)})."
-    return text + (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
-                   "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
-                   "share no seed, has no average.")
+    text += (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
+             "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
+             "share no seed, has no average.")
+    local = [f"{r.display}: `{r.source}`" for r in table.rows if r.source]
+    if local:
+        text += " Unregistered models, by source: " + "; ".join(local) + "."
+    return text
 
 
 def published_markdown(rows: list[dict]) -> str:
@@ -300,7 +313,7 @@ def to_latex(table: Table) -> str:
 def to_json_obj(table: Table, published: list[dict]) -> dict:
     return {"protocol": table.protocol, "variant": table.variant, "precision": table.precision,
             "columns": [c for c, _ in table.columns],
-            "rows": [{"model": r.model, "display": r.display,
+            "rows": [{"model": r.model, "display": r.display, "source": r.source,
                       "cells": {t: asdict(c) for t, c in r.cells.items()},
                       "average": asdict(r.average) if r.average else None} for r in table.rows],
             "marks": [{"model": m, "column": c, "mark": k} for (m, c), k in sorted(table.marks.items())],

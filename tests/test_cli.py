@@ -11,6 +11,7 @@ import pytest
 from conftest import write_parquet
 
 from harness.cli import main
+from harness.registry import local_name
 from harness.store import read_record
 
 
@@ -45,7 +46,7 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
         assert out.returncode == 0, out.stderr
     paths = sorted(results.rglob("seed42.json"))
     assert [p.relative_to(results).parts[:3] for p in paths] == [
-        ("toy", "tiny-bert", "epochs=2_limit30"), ("toy", "tiny-llama", "epochs=2_limit30")]
+        ("toy", local_name(tiny_encoder), "epochs=2_limit30"), ("toy", local_name(tiny_decoder), "epochs=2_limit30")]
     record = read_record(paths[1])
     assert record.model.family == "decoder" and record.limit == 30
     assert record.overrides == {"epochs": 2} and record.dataset_sizes == {"train": 30, "validation": 30, "test": 30}
@@ -63,7 +64,8 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
     assert "protocol `clean`" in out.stdout and (record.precision, record.device_type) == ("fp32", "cpu")
     assert (results / "table-clean-all-variants.md").read_text() == out.stdout
     published = harness("table", "--results", results, "--protocol", "published", "--format", "csv")
-    assert published.returncode == 0 and "epochs=2_limit30,published,fp32 (cpu),tiny-bert,toy," in published.stdout
+    row = f"epochs=2_limit30,published,fp32 (cpu),{local_name(tiny_encoder)},toy,"
+    assert published.returncode == 0 and row in published.stdout
 
 
 def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
@@ -71,7 +73,7 @@ def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
     out = harness("run", "--task", "assin2", "--model", tiny_encoder, "--mirror", assin2_mirror, "--limit", 200,
                   "--results", results)
     assert out.returncode == 0, out.stderr
-    record = read_record(results / "assin2" / "tiny-bert" / "limit200" / "seed42.json")
+    record = read_record(results / "assin2" / local_name(tiny_encoder) / "limit200" / "seed42.json")
     assert record.task.source.endswith("nilc-nlp/assin2") and record.task.revision_resolved.startswith("sha256")
     assert record.dataset_sizes == {"train": 200, "validation": 200, "test": 200}
     assert len(record.test_labels) == 200 and set(record.test_labels) == {"0", "1"}
@@ -110,7 +112,7 @@ BAD_INPUTS = {
     "limit zero": (["--limit", "0"], "--limit must be a positive"),
     "limit negative": (["--limit", "-5"], "--limit must be a positive"),
     "bad seed list": (["--seed", "1,x"], "--seed takes integers"),
-    "seeds zero": (["--seeds", "0"], "--seeds must be at least 1"),
+    "seeds zero": (["--seeds", "0"], "--seeds must be from 1 to"),
     "epochs zero": (["--epochs", "0"], "epochs must be >= 1"),
     "wrong-typed flag": (["--learning-rate", "fast"], "invalid float value"),
     "missing model folder": (["--model", "./no/such/model"], "does not exist"),
@@ -231,7 +233,7 @@ def test_checkpoints_only_when_asked(toy_env, tiny_encoder, capsys):
             "--results", str(results), "--epochs", "2", "--limit", "16"]
     assert main(base) == 0
     assert not list(results.rglob("checkpoints"))
-    assert main(base + ["--save-every-epoch"]) == 0
+    assert main(base + ["--save-every-epoch", "--force"]) == 0
     (folder,) = results.rglob("checkpoints")
     assert sorted(p.name for p in (folder / "seed42").iterdir()) == ["train-epoch1", "train-epoch2"]
     assert (folder / "seed42" / "train-epoch2" / "config.json").is_file()

@@ -1,9 +1,13 @@
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from harness.capacity import cells_for, parameter_count
 from harness.cli import main
+from harness.registry import local_name
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
 
 
@@ -19,7 +23,7 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert len(list(results.rglob("seed42.json"))) == 4
     assert "| tiny-bert |" in captured.out  # ends with the table
     # an interrupted sweep: one record lost -> only that cell runs again
-    victim = results / "toy" / "tiny-llama" / "epochs=1_limit24" / "seed42.json"
+    victim = results / "toy" / local_name(tiny_decoder) / "epochs=1_limit24" / "seed42.json"
     victim.unlink()
     assert main(argv + ["--dry-run"]) == 0
     dry = capsys.readouterr()
@@ -27,7 +31,7 @@ def test_sweep_runs_the_grid_then_resumes_only_what_is_missing(toy_env, tiny_enc
     assert main(argv + ["--dry-run", "--executor", "slurm"]) == 0
     assert "-m harness run --task toy --model" in capsys.readouterr().out
     assert main(argv) == 0
-    assert "[1/1] toy/tiny-llama seed 42: ok" in capsys.readouterr().err
+    assert f"[1/1] toy/{local_name(tiny_decoder)} seed 42: ok" in capsys.readouterr().err
     assert victim.exists()
 
 
@@ -95,7 +99,7 @@ def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
                  "--results", str(toy_env["results"])]) == 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def slurm(tmp_path_factory):
     import slurm_cluster
 
@@ -121,3 +125,32 @@ def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decode
     assert len(list(results.rglob("seed42.json"))) == 4
     assert "| tiny-bert |" in captured.out and "| tiny-llama |" in captured.out
     assert list((results / "logs").rglob("*_log.out"))  # submitit's per-job logs
+
+
+def test_the_test_cluster_stops_exactly_what_it_started(slurm):
+    """A job still running when the cluster stops: its slurmstepd (which ignores SIGTERM), srun and
+    program must not outlive the test, nor the daemons; found here by command line, independently
+    of how stop() finds them."""
+    from slurm_cluster import _command, _parent, alive
+
+    out = subprocess.run(["sbatch", "--wrap", "srun sleep 300", "--mem", "100M", "-c", "1",
+                          "--output", str(slurm.dir / "job-%j.out")],  # not slurm-<id>.out in the checkout
+                         env=slurm.env, capture_output=True, text=True, check=True)
+    job = out.stdout.split()[-1]
+    deadline = time.time() + 30
+    steps = []
+    while time.time() < deadline and len(steps) < 2:  # the batch step and step 0 (srun's)
+        time.sleep(0.5)
+        steps = [int(p.name) for p in Path("/proc").iterdir()  # this cluster's (other sessions may run one)
+                 if p.name.isdigit() and _command(int(p.name)).startswith(f"slurmstepd: [{job}.")
+                 and slurm.ours(int(p.name))]
+    assert len(steps) == 2, "the job never started its steps"
+    started = set(steps)
+    for _ in range(4):  # the steps' descendants: the job script, srun, sleep
+        started |= {int(p.name) for p in Path("/proc").iterdir()
+                    if p.name.isdigit() and _parent(int(p.name)) in started}
+    started |= set(slurm.pids.values())
+    assert any("srun" in _command(pid) for pid in started) and any("sleep 300" in _command(pid) for pid in started)
+    slurm.stop()
+    left = {pid: _command(pid) for pid in started if alive(pid)}
+    assert left == {}
