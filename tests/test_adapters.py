@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import ARCHS, tiny_config
 
 from harness import adapters, models, pooled_layer, routine, scores
 from harness import data as data_mod
@@ -287,3 +288,26 @@ def test_parameter_counts_skip_the_spare_head_copy():
     assert info.trainable_parameters == lora + head
     assert info.total_parameters == info.base_parameters + lora
     assert np.isclose(sum(p.numel() for p in model.parameters()), info.total_parameters + head)
+
+
+# ------------------------------------------------------------------ every architecture
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lora_on_every_architecture_trains_adapters_and_head_only(arch):
+    """One step on each tiny architecture: every trainable tensor is an adapter or the head, and each gets a
+    gradient; the frozen backbone gets none. Padding rows are masked, as in training."""
+    from transformers import AutoModelForSequenceClassification
+
+    config = tiny_config(arch, num_labels=3, **({"pad_token_id": 3} if arch in ("mistral", "qwen2", "qwen3") else {}))
+    torch.manual_seed(0)
+    model, info = adapters.prepare(AutoModelForSequenceClassification.from_config(config),
+                                   RunConfig(peft="lora", lora_r=2, lora_dropout=0.0))
+    assert info.lora.trained_in_full and info.lora.targets
+    batch, labels = _batch(pad_id=model.config.pad_token_id)
+    F.cross_entropy(model(**batch).logits, labels).backward()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trainable) and any("modules_to_save" in n for n in trainable)
+    for name, p in model.named_parameters():
+        assert (p.grad is not None) == p.requires_grad, name
+    assert info.trainable_parameters == sum(p.numel() for p in trainable.values())
