@@ -98,6 +98,7 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     assert info.method == "lora" and info.trainable_parameters < info.total_parameters / 2
 
 
+@pytest.mark.slow  # end to end: whole runs through run_cell
 def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predictions(toy_env, tiny_decoder, tmp_path):
     from peft import PeftModel
     from safetensors.torch import load_file
@@ -227,6 +228,7 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(family, peft, 
         torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
+@pytest.mark.slow  # end to end: whole runs through run_cell
 def test_gradient_checkpointing_trains_the_same_run(toy_env, tiny_encoder):
     """A whole run (BERT with dropout, LoRA): the same losses and predictions, epoch by epoch."""
     task, spec = load_tasks()["toy"], local_model(tiny_encoder)
