@@ -74,6 +74,7 @@ def cmd_run(args, argv) -> int:
     seeds = _seeds_to_run(task, model, cfg, seeds, args, results)
     if not seeds:
         return 0
+    _check_before_loading(cfg, args.processes)
     require_hub(repos_needed(task, model, args.mirror))  # an unreachable hub: one line now, not 50 s of retries
     if args.processes is not None:
         return _launch_data_parallel(args.processes, argv, seeds)
@@ -94,6 +95,16 @@ def _seeds_to_run(task, model, cfg, seeds: list[int], args, results: Path) -> li
               f"{', '.join(map(str, done))}: complete record in "
               f"{where} (--force reruns)", file=sys.stderr)
     return [s for s in seeds if s not in done]
+
+
+def _check_before_loading(cfg, processes: int | None) -> None:
+    """What this machine or launch cannot run stops here, before processes start or anything loads."""
+    from . import adapters, distributed
+    from .models import resolve_device
+
+    adapters.check_supported(cfg, resolve_device(cfg).type)  # QLoRA without CUDA
+    if cfg.sharding == "fsdp" and (processes or distributed.world_size()) < 2:
+        raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
 
 
 def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
@@ -211,6 +222,8 @@ def cmd_table(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
+    if getattr(args, "cost", False):  # the sweep's closing table passes no --cost
+        return _cost_table(args, results, [r for r in records if r.variant in variants])
     tasks, rows, published, records, variants = _rows_of_group(args.group, records, variants)
     text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, tasks, rows, published)
     if args.format == "markdown":
@@ -227,6 +240,21 @@ def cmd_table(args, argv) -> int:
     print(f"(written to {out})", file=sys.stderr)
     for w in table_files.stale(results, records):
         print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _cost_table(args, results: Path, records) -> int:
+    from . import cost
+    from .files import write_atomic
+
+    text = cost.render(cost.cost_rows(records), args.format)
+    out = Path(args.output) if args.output else results / f"table-cost.{cost.EXTENSIONS[args.format]}"
+    sys.stdout.write(text)
+    try:
+        write_atomic(out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
+    print(f"(written to {out})", file=sys.stderr)
     return 0
 
 
@@ -267,7 +295,7 @@ def cmd_sweep(args, argv) -> int:
     if not todo:
         outcomes = []
     elif plan.executor == "local":
-        jobs = sw.jobs_for(plan.jobs, todo, models, plan.mirror)
+        jobs = sw.jobs_for(plan.jobs, todo, models, plan.mirror, plan.cfg)
         outcomes = sw.run_local(todo, plan.spec, results, jobs, log_dir, report)
     else:
         executor = sw.make_submitit_executor(plan.executor, log_dir, plan.slurm)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 from .errors import UserError
@@ -51,9 +52,29 @@ class RunConfig:
         0, "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)")
     device: str = _setting("auto", "auto, cpu, cuda or cuda:N")
     threads: int = _setting(0, "torch CPU threads (0 = torch's default)")
-    save_every_epoch: bool = _setting(False, "write a full checkpoint after each epoch, beside the record")
+    save_every_epoch: bool = _setting(
+        False, "write a checkpoint after each epoch, beside the record (with LoRA: the adapters and the head)")
     protocols: str = _setting(
         "both", "both, published or clean: which trainings to run where they differ (IMDB, AgNews)")
+    # Training part of the model (harness/adapters.py); LoRA's settings name the variant.
+    peft: str = _setting(
+        "none", "none (full fine-tuning), lora (adapters through peft; the head trained in full) or qlora (LoRA on "
+                "4-bit base weights through bitsandbytes; CUDA only)")
+    lora_r: int = _setting(16, "LoRA rank")
+    lora_alpha: int = _setting(32, "LoRA alpha (the adapters are scaled by alpha / r)")
+    lora_dropout: float = _setting(0.05, "dropout on the adapters' input")
+    lora_targets: str = _setting(
+        "auto", "linear layers that get adapters: auto (every linear layer of the backbone: q/k/v/o and MLP "
+                "projections for Llama-style decoders, query/key/value/dense for BERT) or names, e.g. q_proj,v_proj")
+    gradient_checkpointing: bool = _setting(
+        False, "recompute each layer's activations in the backward pass: less memory, about a third more compute, "
+               "the same loss and gradients")
+    sharding: str = _setting(
+        "none", "none or fsdp: with --processes N, shard the weights, gradients and optimizer state over the "
+                "processes (torch FSDP2) instead of copying them")
+    emissions_country: str = _setting(
+        "DEU", "ISO 3166 alpha-3 code of the electricity grid, for the emissions in the record (codecarbon, "
+               "offline; the TTL authors report DEU)")
 
     def __post_init__(self):
         self._check_types()
@@ -70,6 +91,18 @@ class RunConfig:
             (0 <= self.micro_batch_size <= self.batch_size, "micro_batch_size must be in 0..batch_size"),
             (0 <= self.threads <= MAX_THREADS, f"threads must be in 0..{MAX_THREADS}"),
             (self.protocols in ("both", "published", "clean"), "protocols must be both, published or clean"),
+            (self.peft in ("none", "lora", "qlora"), "peft must be none, lora or qlora"),
+            (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_alpha > 0, "lora_alpha must be > 0"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (re.fullmatch(r"auto|\w+(,\w+)*", self.lora_targets.replace(" ", "")) is not None,
+             "lora_targets must be auto or module names separated by commas, e.g. q_proj,v_proj"),
+            (self.peft != "none" or not self._lora_overrides(),
+             f"{', '.join(self._lora_overrides())} given without --peft lora (or qlora)"),
+            (self.sharding in ("none", "fsdp"), "sharding must be none or fsdp"),
+            (not (self.sharding == "fsdp" and self.peft == "qlora"), "sharding fsdp does not combine with peft qlora"),
+            (re.fullmatch(r"[A-Z]{3}", self.emissions_country) is not None,
+             "emissions_country must be a 3-letter ISO code in capitals, e.g. BRA or DEU"),
         ]
         for ok, message in checks:
             if not ok:
@@ -94,6 +127,9 @@ class RunConfig:
             if not ok:
                 hint = " (YAML reads 4e-5 as text: write 4.0e-5)" if kind == "float" and _numeric(value) else ""
                 raise UserError(f"bad run setting: {f.name} must be {wants[kind]}, got {value!r}{hint}")
+    def _lora_overrides(self) -> list[str]:
+        return [f"lora_{k}" for k in ("r", "alpha", "dropout", "targets")
+                if getattr(self, f"lora_{k}") != _DEFAULTS[f"lora_{k}"]]
 
     def overrides(self) -> dict:
         """Every field that differs from the defaults (the record lists them)."""
@@ -116,8 +152,12 @@ def _numeric(value) -> bool:
 
 MAX_THREADS = 1024  # torch would try to start that many; far more is a typo that exhausts the machine
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+# LoRA's settings change the experiment (a LoRA run never pools with a full fine-tune); gradient checkpointing,
+# sharding and the emissions country do not (exact, or not about the run's numbers).
 RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", "epochs", "warmup_ratio",
-                 "max_grad_norm")
+                 "max_grad_norm", "peft", "lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,

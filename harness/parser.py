@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
                                     "all-variants>.<ext>)")
     p.add_argument("--group", help=GROUP_HELP)
+    p.add_argument("--cost", action="store_true", help="the cost table instead: method, trainable and total "
+                                                       "parameters, peak memory, training time, energy and "
+                                                       "emissions per task, model and variant (markdown, csv, json)")
 
     p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
@@ -138,7 +141,8 @@ def _add_run(sub) -> None:
     p.add_argument("--force", action="store_true", help="rerun seeds whose complete record exists (skipped otherwise)")
     p.add_argument("--processes", "--num-gpus", type=int, dest="processes",
                    help="train the cell data-parallel on N processes, one per GPU (gloo on CPU); the same as "
-                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`")
+                        "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`; "
+                        "with --sharding fsdp the model is sharded over them instead of copied")
     _add_run_config_flags(p)
 
 def _add_sweep(sub) -> None:

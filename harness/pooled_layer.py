@@ -180,9 +180,11 @@ def _read_positions(model, args, kwargs):
     if input_ids is None or input_ids.dim() != 2:
         return None
     batch, length = input_ids.shape
-    arch = _ARCHS[type(model).__name__]
+    # The class installed on, by name: FSDP (sharding.py) swaps a sharded module's class for a subclass.
+    arch_name = getattr(model, _STATE)["arch"]
+    arch = _ARCHS[arch_name]
     if arch.reads == "first":
-        if type(model).__name__ == "ModernBertForSequenceClassification" and model.config.classifier_pooling != "cls":
+        if arch_name == "ModernBertForSequenceClassification" and model.config.classifier_pooling != "cls":
             return None
         return torch.zeros(batch, dtype=torch.long, device=input_ids.device)
     pad = model.config.get_text_config().pad_token_id

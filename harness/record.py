@@ -154,6 +154,43 @@ class SubsetInfo:
 
 
 @dataclass
+class LoraSettings:
+    """LoRA's settings as they ran (harness/adapters.py)."""
+    r: int  # rank
+    alpha: int  # the adapters are scaled by alpha / r
+    dropout: float  # on the adapters' input
+    targets: list[str]  # the backbone's linear layers that got adapters (names as peft matches them)
+    trained_in_full: list[str]  # the head: top-level modules outside the backbone, trained in full (modules_to_save)
+    quantization: str | None = None  # QLoRA: how the base weights were stored; None: not quantised
+
+
+@dataclass
+class Adaptation:
+    """What was trained (harness/adapters.py)."""
+    method: str  # "full", "lora" or "qlora"
+    trainable_parameters: int  # with a gradient and optimizer state
+    total_parameters: int  # as trained, adapters included (LoRA's frozen spare copy of the head not counted)
+    base_parameters: int  # as loaded, with the new classification head
+    gradient_checkpointing: bool
+    sharding: str = "none"  # "fsdp" where the model was sharded over the processes (harness/sharding.py)
+    lora: LoraSettings | None = None  # None for full fine-tuning
+
+
+@dataclass
+class Cost:
+    """Energy and emissions of the run (harness/cost.py; codecarbon offline), summed over processes."""
+    country: str  # ISO 3166 alpha-3 code of the grid the emissions are computed for
+    tracker: str | None  # "codecarbon <version> offline, tracking mode process"; None where it did not measure
+    unavailable: str | None = None  # why there are no figures (codecarbon not installed, or it failed)
+    energy_kwh: float | None = None  # CPU + GPU + RAM
+    emissions_kg: float | None = None  # kg CO2eq
+    cpu_energy_kwh: float | None = None
+    gpu_energy_kwh: float | None = None
+    ram_energy_kwh: float | None = None
+    duration_s: float | None = None  # what the tracker measured: model loading, training and evaluation
+
+
+@dataclass
 class RunRecord:
     schema_version: int  # SCHEMA_VERSION (a migrated record says 2 and keeps migrated_from)
     status: str  # "complete" or "failed"
@@ -186,6 +223,10 @@ class RunRecord:
     settings: dict | None = None
     subset: SubsetInfo | None = None  # how the --limit subset was drawn; None: full data
     migrated_from: int | None = None  # the schema version of the file, where it was migrated on reading
+    # What was trained and what it cost; None: a failed run, or a record written before these fields (for those
+    # the method was full fine-tuning, since variants with LoRA did not exist).
+    adaptation: Adaptation | None = None
+    cost: Cost | None = None
 
 
 # ------------------------------------------------------------------ (de)serialisation
@@ -285,7 +326,8 @@ def _now() -> str:
 
 
 def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data, fits: list[Fit], location: str,
-                   loaded: dict, device, precision: str, load_s: float, total_s: float) -> RunRecord:
+                   loaded: dict, device, precision: str, load_s: float, total_s: float,
+                   adaptation: Adaptation | None = None, cost: Cost | None = None) -> RunRecord:
     """The record of a complete run. loaded: what the model load revealed (attn_implementation, parameters,
     last_layer, and provenance.model_provenance: revisions, package, weights fingerprint)."""
     import resource
@@ -328,7 +370,8 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
         data_cache=DataCache(fingerprint=data.fingerprint, hit=data.cache_hit), precision=precision,
         device_type=device.type, subset=subset_info(limit),
         settings=resolved_settings(cfg, device=device, precision=precision, processes=world,
-                                   attn_implementation=loaded.get("attn_implementation")))
+                                   attn_implementation=loaded.get("attn_implementation")),
+        adaptation=adaptation, cost=cost)
 
 
 def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) -> RunRecord:

@@ -200,7 +200,11 @@ def build_detail(section_id: str, records: list, tables: dict, results: Path, mo
              "steps": sum(f.steps for f in r.fits), "tokens": f"{r.tokens.train_real if r.tokens else 0:,}",
              "padding": _text(r.tokens and r.tokens.padding_efficiency),
              "memory": (f"{_bytes(r.peak_memory.bytes)} ({r.peak_memory.kind})" if r.peak_memory else "–"),
-             "device": r.device or "–"} for r in records]
+             "device": r.device or "–",
+             "trained": (f"{r.adaptation.method}: {r.adaptation.trainable_parameters:,} of "
+                         f"{r.adaptation.total_parameters:,}") if r.adaptation else "–",
+             "energy": (f"{r.cost.energy_kwh:.3g} kWh, {r.cost.emissions_kg:.3g} kg CO2eq ({r.cost.country})"
+                        if r.cost and r.cost.energy_kwh is not None else "–")} for r in records]
     git = [f"{r.harness.version} @ {r.harness.git_commit or '–'}" + (" (dirty)" if r.harness.git_dirty else "")
            for r in records]
     provenance = [("task", _values(f"{r.task.hub_id} @ {r.task.revision_resolved or '–'}" for r in records)),

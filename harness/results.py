@@ -30,7 +30,8 @@ PROVENANCE = ["task_display", "model_display", "family", "status", "schema_versi
               "task_definition_fingerprint", "model_source", "model_revision_requested", "model_revision_resolved",
               "model_package", "model_package_version", "model_fingerprint", "precision", "device_type", "device",
               "limit", "subset_seed", "subset_method", "harness_version", "harness_git_commit", "harness_git_dirty",
-              "tokenization_fingerprint", "command_line", "path"]
+              "tokenization_fingerprint", "command_line", "adaptation", "trainable_parameters", "energy_kwh",
+              "emissions_kg", "emissions_country", "path"]
 COLUMNS = KEYS + VALUES + PROVENANCE
 
 
@@ -58,6 +59,12 @@ def provenance_of(record, path=None) -> dict:
         "harness_git_dirty": record.harness.git_dirty,
         "tokenization_fingerprint": record.data_cache.fingerprint if record.data_cache else None,
         "command_line": shlex.join(record.command_line) if record.command_line else None,
+        # What was trained and what it cost (None: a record from before these fields).
+        "adaptation": record.adaptation.method if record.adaptation else None,
+        "trainable_parameters": record.adaptation.trainable_parameters if record.adaptation else None,
+        "energy_kwh": record.cost.energy_kwh if record.cost else None,
+        "emissions_kg": record.cost.emissions_kg if record.cost else None,
+        "emissions_country": record.cost.country if record.cost else None,
         "path": None if path is None else str(path),
     }
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import adapters, mirror_lock, models, pooled_layer, scores, sharding
+from . import cost as cost_mod
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import mirror_lock, models, pooled_layer, scores
 from . import progress as progress_mod
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
@@ -116,9 +117,18 @@ def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_i
     mine = dist_mod.shard(order)
     preds = np.zeros(len(split), dtype=np.int64)
     loss_sum, real, processed = 0.0, 0, 0
-    with torch.inference_mode():
-        for s in range(0, len(mine), cfg.eval_batch_size):
+    sharded = sharding.is_sharded(model)
+    # A sharded model gathers its weights in every forward, on every process: all run the same number of passes.
+    passes = sharding.forward_passes(len(split), dist_mod.world_size(), cfg.eval_batch_size) if sharded else \
+        math.ceil(len(mine) / cfg.eval_batch_size)
+    # No inference tensors under FSDP: it gathers the weights into buffers that training reuses.
+    with torch.no_grad() if sharded else torch.inference_mode():
+        for s in range(0, passes * cfg.eval_batch_size, cfg.eval_batch_size):
             idx = mine[s:s + cfg.eval_batch_size]
+            if len(idx) == 0:  # this process's share is done; it still joins the weight gathering
+                with autocast(cfg, device):
+                    model(**collate(split, order[:1], pad_id, device)[0])
+                continue
             batch, labels, r, p = collate(split, idx, pad_id, device)
             with autocast(cfg, device):
                 logits = model(**batch).logits.float()
@@ -153,7 +163,10 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         progress(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
     model.to(device)
     model.train()
-    net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
+    if cfg.sharding == "fsdp" and dist_mod.world_size() > 1:
+        net = sharding.shard(model)  # in place: the sharded model is the one trained, evaluated and saved
+    else:
+        net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
     optimizer = build_optimizer(model, cfg)
     total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
     schedule = linear_schedule(optimizer, total, int(cfg.warmup_ratio * total))
@@ -201,8 +214,8 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, num_classes, cfg, pad_id,
                                           device, progress, label))
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
-        if cfg.save_every_epoch and checkpoint_dir is not None and dist_mod.is_main():
-            model.save_pretrained(checkpoint_dir / f"{train_set}-epoch{epoch}")
+        if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
+            sharding.save(model, checkpoint_dir / f"{train_set}-epoch{epoch}", dist_mod.is_main())
     # Tokens were counted per rank.
     fit.train_tokens_real, fit.train_tokens_processed = map(
         int, dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed]))
@@ -264,6 +277,10 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
         raise UserError(f"model {model_spec.name} asks to run code from its repository: pass --trust-remote-code "
                         f"if you trust it")
     device = models.resolve_device(cfg)
+    adapters.check_supported(cfg, device.type)  # QLoRA without CUDA stops here, before anything is loaded
+    cost_mod.check_country(cfg.emissions_country)
+    if cfg.sharding == "fsdp" and dist_mod.world_size() == 1:
+        raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
     if dist_mod.world_size() > 1:
         device = dist_mod.init(device.type)
     progress = progress_mod.of(log if dist_mod.is_main() else _quiet)
@@ -290,26 +307,31 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     progress(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
              f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
-    fits, loaded, t_load_models = [], {}, 0.0
-    for plan in plan_fits(task, data, cfg):
-        t0 = time.perf_counter()
-        torch.manual_seed(seed)  # the classification head's initialisation follows the seed
-        model = models.load_model(model_spec, where, revision, task.label.num_classes, task.label.names, tokenizer,
-                                  cfg, trust)
-        t_load_models += time.perf_counter() - t0
-        fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
-                              test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
-                              pad_id=tokenizer.pad_token_id, device=device, label=label,
-                              train_set=plan["train_set"], validation_source=plan["validation_source"],
-                              checkpoint_dir=checkpoint_dir, log=progress))
-        loaded = {"attn_implementation": getattr(model.config, "_attn_implementation", None),
-                  "parameters": sum(p.numel() for p in model.parameters()),
-                  "last_layer": pooled_layer.which_ran(model),
-                  **model_provenance(model_spec, where, (model_lock and model_lock.commit)
-                                     or getattr(model.config, "_commit_hash", None) or revision)}
-        del model
+    fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
+    with cost_mod.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
+        for plan in plan_fits(task, data, cfg):
+            t0 = time.perf_counter()
+            torch.manual_seed(seed)  # the classification head's initialisation follows the seed
+            model = models.load_model(model_spec, where, revision, task.label.num_classes, task.label.names,
+                                      tokenizer, cfg, trust, extra=adapters.load_options(cfg, device))
+            model, adaptation = adapters.prepare(model, cfg)  # LoRA / QLoRA wrapping, gradient checkpointing
+            adaptation.sharding = cfg.sharding
+            t_load_models += time.perf_counter() - t0
+            fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
+                                  test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
+                                  pad_id=tokenizer.pad_token_id, device=device, label=label,
+                                  train_set=plan["train_set"], validation_source=plan["validation_source"],
+                                  checkpoint_dir=checkpoint_dir, log=progress))
+            config = adapters.transformers_model(model).config
+            loaded = {"attn_implementation": getattr(config, "_attn_implementation", None),
+                      "parameters": adaptation.base_parameters,
+                      "last_layer": pooled_layer.which_ran(model),
+                      **model_provenance(model_spec, where, (model_lock and model_lock.commit)
+                                         or getattr(config, "_commit_hash", None) or revision)}
+            del model
+    cost = cost_mod.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
 
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,
                           location=where, loaded=loaded, device=device, precision=resolved_precision(cfg, device),
                           load_s=data.timings["load_s"] + t_model_meta + t_load_models,
-                          total_s=time.perf_counter() - t_start)
+                          total_s=time.perf_counter() - t_start, adaptation=adaptation, cost=cost)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import check_limit, parse_seeds, run_config_from, setting_flags
+from .config import RunConfig, check_limit, parse_seeds, run_config_from, setting_flags
 from .errors import UserError, short
 from .progress import duration, eta
 from .store import check_writable, is_complete, record_path, variant_of
@@ -193,6 +193,7 @@ class SweepPlan:
     jobs: str | int | None  # local: cells at once, or "auto"
     slurm: dict  # submitit options (slurm_parameters)
     mirror: str | None
+    cfg: RunConfig | None = None  # the run settings every cell gets (--jobs auto reads LoRA and precision)
 
     @property
     def todo(self) -> list[GridCell]:
@@ -244,7 +245,8 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
     check_slurm_options(slurm)
     return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
                      variant=variant, executor=args.executor or conf.get("executor") or "local",
-                     jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror)
+                     jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
+                     cfg=cfg)
 
 
 # The sweep file's fields and the types each may have (a list holds names or seeds).
@@ -287,8 +289,9 @@ def check_slurm_options(slurm: dict) -> dict:
     return slurm
 
 
-def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None) -> int:
-    """--jobs: an integer, or "auto" (from the free GPU memory and the largest model); default 1."""
+def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None, cfg: RunConfig | None = None) -> int:
+    """--jobs: an integer, or "auto" (from the free GPU memory, the largest model and the settings: LoRA trains
+    fewer parameters, fp32 holds wider activations); default 1."""
     if value is None:
         return 1
     if str(value) != "auto":
@@ -301,4 +304,4 @@ def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None) -> 
         return jobs
     from .capacity import cells_per_gpu
 
-    return cells_per_gpu([c.model_arg for c in cells], models, mirror)
+    return cells_per_gpu([c.model_arg for c in cells], models, mirror, cfg or RunConfig())

@@ -59,3 +59,17 @@ def test_first_minute_hub_part_smoke():
                           text=True, timeout=300, env={**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "hub unreachable: exit 2 after" in proc.stdout and "1 line(s) on stderr" in proc.stdout
+
+
+@pytest.mark.slow
+def test_lora_benchmark_smoke(assin2_mirror, tmp_path):
+    out = tmp_path / "lora.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "lora.py"), "--tiny", "--steps", "2", "--settings",
+                           "full,lora,lora+gc", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["setting"] for r in rows] == ["full", "lora", "lora+gc"]
+    assert rows[1]["trainable"] == rows[2]["trainable"] < rows[0]["trainable"]
+    assert all(r["steps"] == 2 and r["step_s"] > 0 and r["peak_rss"] >= r["model_rss"] > 0 for r in rows)
+    assert rows[2]["saved_bytes"] < rows[1]["saved_bytes"]  # checkpointing keeps fewer activations
+    assert "lora / full" in proc.stdout and "target:" in proc.stdout

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import cells_for, parameter_count
+from harness.capacity import Footprint, cell_bytes, cells_for, footprint
 from harness.cli import main
+from harness.config import RunConfig
 from harness.registry import local_name
 from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
 
@@ -81,12 +82,40 @@ def test_slurm_executor_parameters(tmp_path):
 
 
 def test_cells_per_gpu_from_free_memory(tiny_decoder):
-    assert parameter_count(str(tiny_decoder)) > 10_000
     gib = 2**30
-    # 90% of 80 GiB = 72 GiB usable; a cell needs params x 16 B + 4 GiB
-    assert cells_for(80 * gib, [162_000_000]) == 8  # 6.4 GiB each: 11 fit, capped at 8
-    assert cells_for(80 * gib, [162_000_000, 468_000_000]) == 6  # the largest decides: 11.0 GiB each
-    assert cells_for(10 * gib, [468_000_000]) == 1  # never fewer than one
+    full = lambda n: cell_bytes(Footprint(total=n, trainable=n))  # noqa: E731
+    assert full(162_000_000) == 162_000_000 * 16 + 4 * gib  # fp32 weights, gradient, AdamW's 2 moments; activations
+    # 90% of 80 GiB = 72 GiB usable
+    assert cells_for(80 * gib, [full(162_000_000)]) == 8  # 6.4 GiB each: 11 fit, capped at 8
+    assert cells_for(80 * gib, [full(162_000_000), full(468_000_000)]) == 6  # the largest decides: 11.0 GiB each
+    assert cells_for(10 * gib, [full(468_000_000)]) == 1  # never fewer than one
+
+
+def test_capacity_counts_lora_qlora_and_precision(tiny_decoder):
+    """LoRA: gradient and AdamW state only for adapters and head; QLoRA: 4-bit backbone linears; fp32: wider
+    activations. The meta-device counts match a real wrapped model's."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from harness import adapters
+    from harness.models import load_model
+    from harness.registry import local_model
+
+    full = footprint(str(tiny_decoder), None, RunConfig())
+    lora_cfg = RunConfig(peft="lora", lora_r=4)
+    lora = footprint(str(tiny_decoder), None, lora_cfg)
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(tiny_decoder)
+    real = load_model(local_model(tiny_decoder), str(tiny_decoder), None, 2, ["A", "B"], tok, RunConfig(), False)
+    wrapped, info = adapters.prepare(real, lora_cfg)
+    assert (lora.trainable, lora.total) == (info.trainable_parameters, info.total_parameters)
+    assert full.trainable == full.total == info.base_parameters
+    assert lora.trainable < full.trainable / 2 and lora.total > full.total
+    qlora = footprint(str(tiny_decoder), None, RunConfig(peft="qlora", lora_r=4))
+    assert 0 < qlora.quantized < qlora.total and qlora.trainable == lora.trainable
+    assert cell_bytes(qlora) < cell_bytes(lora) < cell_bytes(full)
+    assert cell_bytes(lora) - cell_bytes(Footprint(lora.total, 0)) == 12 * lora.trainable
+    assert cell_bytes(full, bf16=False) - cell_bytes(full) == 4 * 2**30
 
 
 def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
