@@ -17,15 +17,19 @@ import numpy as np
 
 from . import data as data_mod
 from . import distributed as dist_mod
-from . import mirror_lock, models, pooled_layer, scores
+from . import mirror_lock, models, pooled_layer
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
 from .errors import RunFailed, UserError
+from .objective import Objective, objective_of
 from .provenance import model_provenance
 from .record import EpochMetrics, Fit, RunRecord, SplitMetrics, success_record
 from .registry import ModelSpec, TaskSpec
 from .splits import EncodedSplit
 
+# transformers' convention for a one-output regression head (the routine computes its own loss, objective.py;
+# the config records what the head is). Classification keeps the model's default.
+_PROBLEM_TYPES = {"regression": "regression"}
 REPORTS_PER_EPOCH = 5  # progress lines per epoch: often enough to see it move, rare enough to stay readable
 
 
@@ -83,11 +87,10 @@ def linear_schedule(optimizer, total_steps: int, warmup_steps: int):
 # ------------------------------------------------------------------ one step, one evaluation
 
 def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int, pad_id: int, device,
-               cfg: RunConfig):
+               cfg: RunConfig, objective: Objective):
     """Forward and backward passes for one optimizer step over the global batch idx, in micro-batches
     of `micro`. Returns (summed loss tensor, real tokens, processed tokens) of this process's share."""
     import torch
-    import torch.nn.functional as F
 
     optimizer.zero_grad(set_to_none=True)
     world = dist_mod.world_size()
@@ -103,7 +106,7 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
             logits = net(**batch).logits.float()
         # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
         # the batch was split (x world: data-parallel averages over ranks).
-        loss = F.cross_entropy(logits, labels, reduction="sum") * (weight * world / len(idx))
+        loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
         loss.backward()
         step_loss += loss.detach()
         if weight:
@@ -111,15 +114,14 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
     return step_loss, real, processed
 
 
-def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_id: int, device):
-    """(metrics, predictions in split order, real tokens, processed tokens)."""
+def evaluate(model, split: EncodedSplit, objective: Objective, cfg: RunConfig, pad_id: int, device):
+    """(metrics, predictions in split order, as stored, real tokens, processed tokens)."""
     import torch
-    import torch.nn.functional as F
 
     model.eval()
     order = np.argsort(-split.lengths, kind="stable")  # similar lengths together; longest first
     mine = dist_mod.shard(order)
-    preds = np.zeros(len(split), dtype=np.int64)
+    preds = objective.empty_predictions(len(split))
     loss_sum, real, processed = 0.0, 0, 0
     with torch.inference_mode():
         for s in range(0, len(mine), cfg.eval_batch_size):
@@ -127,22 +129,20 @@ def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_i
             batch, labels, r, p = collate(split, idx, pad_id, device)
             with autocast(cfg, device):
                 logits = model(**batch).logits.float()
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-            preds[idx] = logits.argmax(-1).cpu().numpy()
+            loss_sum += float(objective.summed_loss(logits, labels))
+            preds[idx] = objective.predict(logits)
             real, processed = real + r, processed + p
     preds = dist_mod.gather_predictions(preds, mine)
     loss_sum, real, processed = dist_mod.all_sum([loss_sum, real, processed])
     model.train()
-    gold = split.labels
-    metrics = SplitMetrics(accuracy=scores.accuracy(preds, gold), macro_f1=scores.macro_f1(preds, gold, num_classes),
-                           loss=loss_sum / len(split))
-    return metrics, preds, int(real), int(processed)
+    preds, values = objective.score(preds, split.labels)
+    return SplitMetrics(metrics=values, loss=loss_sum / len(split)), preds, int(real), int(processed)
 
 
 # ------------------------------------------------------------------ one fit
 
 def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
-              test: EncodedSplit, num_classes: int, cfg: RunConfig, seed: int, pad_id: int, device,
+              test: EncodedSplit, objective: Objective, cfg: RunConfig, seed: int, pad_id: int, device,
               label: str, train_set: str, validation_source: str | None, checkpoint_dir: Path | None,
               log=_stderr) -> Fit:
     """Train one model on `train` for cfg.epochs, evaluating validation and test after each epoch.
@@ -177,7 +177,7 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         report_every = max(1, len(batches) // REPORTS_PER_EPOCH)
         for b, idx in enumerate(batches, 1):
             (step_loss, real, processed), micro = step_with_oom_retry(
-                lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg),
+                lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg, objective),
                 micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
             if cfg.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -199,7 +199,7 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         fit.train_s += time.perf_counter() - t0
         # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
         epoch_loss = dist_mod.all_sum([float(loss_sum) / len(batches)])[0] / dist_mod.world_size()
-        fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, num_classes, cfg, pad_id,
+        fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, objective, cfg, pad_id,
                                           device))
         _log_epoch(log, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None and dist_mod.is_main():
@@ -210,25 +210,27 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     return fit
 
 
-def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, num_classes: int,
+def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, objective: Objective,
                     cfg: RunConfig, pad_id: int, device) -> EpochMetrics:
     """Validation (where the fit has one) and test after an epoch; adds the time and tokens to fit."""
     t0 = time.perf_counter()
     val_metrics = None
     if validation is not None:
-        val_metrics, _, r, p = evaluate(model, validation, num_classes, cfg, pad_id, device)
+        val_metrics, _, r, p = evaluate(model, validation, objective, cfg, pad_id, device)
         fit.eval_tokens_real, fit.eval_tokens_processed = fit.eval_tokens_real + r, fit.eval_tokens_processed + p
-    test_metrics, preds, r, p = evaluate(model, test, num_classes, cfg, pad_id, device)
+    test_metrics, preds, r, p = evaluate(model, test, objective, cfg, pad_id, device)
     fit.eval_tokens_real, fit.eval_tokens_processed = fit.eval_tokens_real + r, fit.eval_tokens_processed + p
     fit.eval_s += time.perf_counter() - t0
     return EpochMetrics(epoch=epoch, train_loss=epoch_loss, test=test_metrics, validation=val_metrics,
-                        test_predictions=scores.encode_ids(preds))
+                        test_predictions=objective.encode(preds))
 
 
 def _log_epoch(log, label: str, e: EpochMetrics, epochs: int) -> None:
-    val_text = f"validation acc {e.validation.accuracy:.4f}, " if e.validation else ""
-    log(f"[{label}] epoch {e.epoch}/{epochs} done: {val_text}test acc {e.test.accuracy:.4f}, "
-        f"macro-F1 {e.test.macro_f1:.4f}")
+    def text(m: SplitMetrics) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in m.metrics.items())
+
+    val_text = f"validation {text(e.validation)}; " if e.validation else ""
+    log(f"[{label}] epoch {e.epoch}/{epochs} done: {val_text}test {text(e.test)}")
 
 
 # ------------------------------------------------------------------ one cell
@@ -290,11 +292,11 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     for plan in plan_fits(task, data, cfg):
         t0 = time.perf_counter()
         torch.manual_seed(seed)  # the classification head's initialisation follows the seed
-        model = models.load_model(model_spec, where, revision, task.label.num_classes, task.label.names, tokenizer,
-                                  cfg, trust)
+        model = models.load_model(model_spec, where, revision, task.num_labels, task.label.names or ("score",),
+                                  tokenizer, cfg, trust, problem_type=_PROBLEM_TYPES.get(task.type))
         t_load_models += time.perf_counter() - t0
         fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
-                              test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
+                              test=data.splits["test"], objective=objective_of(task), cfg=cfg, seed=seed,
                               pad_id=tokenizer.pad_token_id, device=device, label=label,
                               train_set=plan["train_set"], validation_source=plan["validation_source"],
                               checkpoint_dir=checkpoint_dir, log=log))
