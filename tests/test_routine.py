@@ -6,6 +6,7 @@ from tiny_models import make_encoder
 from harness import batches, routine
 from harness.config import RunConfig
 from harness.errors import RunFailed, UserError
+from harness.objective import Objective
 from harness.registry import load_tasks, local_model
 from harness.splits import EncodedSplit
 
@@ -93,7 +94,8 @@ def _one_step(cfg, seed=0):
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(5, 50, size=n) for n in rng.integers(3, 20, size=16)]
     train = _split(seqs, rng.integers(0, 2, size=16))
-    routine.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]), num_classes=2,
+    routine.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
+                      objective=Objective("classification", ("accuracy",)),
                       cfg=cfg, seed=seed, pad_id=0, device=torch.device("cpu"), label="t", train_set="train",
                       validation_source=None, checkpoint_dir=None, log=lambda m: None)
     return model

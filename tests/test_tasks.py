@@ -1,5 +1,7 @@
 """Task types, metrics and suites (issue 13): regression through the one routine for both families, the
 ASSIN tasks on the real data, bad labels, and the table's suites, metrics and normalized scores."""
+import csv
+import io
 import json
 
 import numpy as np
@@ -180,10 +182,10 @@ def _table(tmp_path, capsys, *args):
         for r in _assin_records():
             write_record(results, r)
     capsys.readouterr()
-    code = main(["table", "--results", str(results), "--format", "csv", *args])
+    code = main(["table", "--results", str(results), "--format", "csv", "--protocol", "published", *args])
     captured = capsys.readouterr()
-    rows = [line.split(",") for line in captured.out.strip().splitlines()[1:]]
-    return code, {row[3]: (float(row[4]), row[8]) for row in rows}, captured.err
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    return code, {row["column"]: (float(row["mean"]), row["metric"]) for row in rows}, captured.err
 
 
 def test_suite_all_shows_every_task_with_its_main_metric(tmp_path, capsys):
@@ -244,17 +246,26 @@ def test_a_declared_baseline_wins(tmp_path, capsys, monkeypatch):
 
 
 def test_lower_is_better_columns_mark_the_lowest_best():
-    from harness.table import ColumnScore, build_table
+    from harness.table import ColumnScore, build_table, legend
 
     recs = [make_record("sts", m, 1, 0, gold=STS_GOLD, task_type="regression", main="pearson",
                         test={"pearson": p, "spearman": p, "mse": e})
             for m, p, e in (("a", 0.9, 0.3), ("b", 0.5, 0.9))]
     by_mse = build_table(recs, "published", [("sts", "STS")], [("a", "A"), ("b", "B")],
                          scoring={"sts": ColumnScore("mse")})
-    assert by_mse.marks[("a", "sts")] == "best" and by_mse.rows[0].cells["sts"].mean == pytest.approx(0.3)
+    # one seed each: the lowest is marked as the untested best (†)
+    assert by_mse.marks[("a", "sts")] == "untested" and by_mse.rows[0].cells["sts"].mean == pytest.approx(0.3)
     by_pearson = build_table(recs, "published", [("sts", "STS")], [("a", "A"), ("b", "B")],
                              scoring={"sts": ColumnScore("pearson")})
-    assert by_pearson.marks[("a", "sts")] == "best" and by_pearson.rows[0].cells["sts"].mean == pytest.approx(90)
+    assert by_pearson.marks[("a", "sts")] == "untested" and by_pearson.rows[0].cells["sts"].mean == pytest.approx(90)
+    # three seeds each: the Welch test finds the lowest MSE significantly best
+    recs = [make_record("sts", m, s, 0, gold=STS_GOLD, task_type="regression", main="pearson",
+                        test={"pearson": 0.5, "spearman": 0.5, "mse": e + s / 100})
+            for m, e in (("a", 0.3), ("b", 0.9)) for s in (1, 2, 3)]
+    by_mse = build_table(recs, "published", [("sts", "STS")], [("a", "A"), ("b", "B")],
+                         scoring={"sts": ColumnScore("mse")})
+    assert by_mse.marks[("a", "sts")] == "best" and ("b", "sts") not in by_mse.marks
+    assert "MSE (lower is better) on test" in legend(by_mse)
 
 
 def test_subsets_and_carved_validation_of_a_regression_are_stratified_by_decile():
