@@ -125,6 +125,41 @@ def toy_regression_rows(n: int, seed: int):
     return rows
 
 
+# A learnable 3-class task, imbalanced as ASSIN's entailment (NONE most frequent): the hypothesis word says
+# the class.
+THREE_CLASS_WORDS = (NEGATIVE, ["regular", "mediano", "razoável"], POSITIVE)
+
+
+def toy3_rows(n: int, seed: int):
+    import random
+
+    rng = random.Random(seed)
+    rows = {"premise": [], "hypothesis": [], "label": []}
+    for i in range(n):
+        y = (0, 0, 0, 1, 1, 2)[i % 6]
+        rows["premise"].append(f"o filme {rng.randint(1, 99)} foi visto")
+        rows["hypothesis"].append(f"foi {rng.choice(THREE_CLASS_WORDS[y])}")
+        rows["label"].append(y)
+    return rows
+
+
+TOY3_TASK = """name: toy3
+display_name: Toy3
+hub_id: tester/toy3
+splits: {train: train, validation: validation, test: test}
+type: classification
+metrics: [macro_f1, accuracy, mcc]
+main: macro_f1
+suites: [assin]
+text:
+  decoder: "{bos}{premise}{bos}{hypothesis}{eos}"
+  encoder: ["{premise}", "{hypothesis}"]
+label:
+  column: label
+  names: [NONE, SOME, ALL]
+"""
+
+
 TOYREG_TASK = """name: toyreg
 display_name: ToyReg
 hub_id: tester/toyreg
@@ -142,18 +177,21 @@ label:
 
 @pytest.fixture
 def toy_env(tmp_path, monkeypatch):
-    """A registry (the real tasks and models plus three toy tasks: pair classification, single-text
-    classification with a carved validation, pair regression) and a mirror holding the toy data."""
+    """A registry (the real tasks and models plus four toy tasks: pair classification, single-text
+    classification with a carved validation, 3-class pair classification on macro-F1, pair regression) and a
+    mirror holding the toy data."""
     registry = tmp_path / "registry"
     shutil.copytree(REPO / "tasks", registry / "tasks")
     shutil.copy(REPO / "models.yaml", registry / "models.yaml")
     (registry / "tasks" / "toy.yaml").write_text(TOY_TASK, encoding="utf-8")
     (registry / "tasks" / "toybool.yaml").write_text(TOYBOOL_TASK, encoding="utf-8")
     (registry / "tasks" / "toyreg.yaml").write_text(TOYREG_TASK, encoding="utf-8")
+    (registry / "tasks" / "toy3.yaml").write_text(TOY3_TASK, encoding="utf-8")
     mirror = tmp_path / "mirror"
     for split, n, seed in (("train", 96, 1), ("validation", 32, 2), ("test", 40, 3)):
         write_parquet(mirror / "tester" / "toy", split, toy_rows(n, seed))
         write_parquet(mirror / "tester" / "toyreg", split, toy_regression_rows(n, seed))
+        write_parquet(mirror / "tester" / "toy3", split, toy3_rows(n, seed))
     for split, n, seed in (("train", 120, 4), ("test", 40, 5)):
         write_parquet(mirror / "tester" / "toybool", split, toy_rows(n, seed, bool_labels=True))
     monkeypatch.setenv("HARNESS_REGISTRY", str(registry))
