@@ -59,3 +59,16 @@ def test_first_minute_hub_part_smoke():
                           text=True, timeout=300, env={**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "hub unreachable: exit 2 after" in proc.stdout and "1 line(s) on stderr" in proc.stdout
+
+
+@pytest.mark.slow
+def test_assin_tasks_prints_the_baselines_from_the_real_data(assin_mirror):
+    """benchmarks/assin_tasks.py: the trivial baselines of the measured tasks, from the real test labels."""
+    proc = subprocess.run([sys.executable, str(BENCH / "assin_tasks.py"), "--mirror", str(assin_mirror),
+                           "--baselines-only"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "assin-ptbr-rte (main macro_f1; 2000 test examples)" in lines
+    assert "  pearson      baseline    0.00  " in lines and "  mcc          baseline    0.00  " in lines
+    accuracy = next(ln for ln in lines if ln.startswith("  accuracy"))
+    assert 70 < float(accuracy.split()[2]) < 85  # NONE is about 78% of ASSIN PT-BR's test pairs
