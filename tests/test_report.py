@@ -339,7 +339,8 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     assert len(records) == 12
     from harness.cli import _table_axes
 
-    tasks, models, published, _, _ = _table_axes()
+    tasks, models, published, _, _, _ = _table_axes(records=records)
+    assert ("toy", "Toy") in tasks
     for protocol in ("published", "clean"):
         table = tb.build_table(records, protocol, tasks, models, variant=records[0].variant)
         for row in table.rows:
