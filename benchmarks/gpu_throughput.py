@@ -38,8 +38,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.config import SEED_RECIPE, RunConfig  # noqa: E402
+from harness.metrics import DEFAULT_METRICS  # noqa: E402
+from harness.objective import Objective  # noqa: E402
 from harness.registry import load_tasks  # noqa: E402
 from harness.routine import train_fit  # noqa: E402
+
+CLASSIFY = Objective("classification", DEFAULT_METRICS["classification"])
 from harness.splits import EncodedSplit  # noqa: E402
 
 # Each task's length model (the benchmark's own: median and spread of tokens per example); sizes,
@@ -147,13 +151,13 @@ def measure(model_name, family, config, task, mode, args, device) -> dict:
     quiet = lambda msg: None  # noqa: E731
     warm = synthetic_split(sample_lengths(task, 48, rng, cap, args.tiny), info["classes"], config.vocab_size, rng,
                            family == "encoder")
-    train_fit(model=model, train=warm, validation=None, test=warm, num_classes=info["classes"], cfg=cfg, seed=0,
+    train_fit(model=model, train=warm, validation=None, test=warm, objective=CLASSIFY, cfg=cfg, seed=0,
               pad_id=config.pad_token_id, device=device, label="warm-up", train_set="train", validation_source=None,
               checkpoint_dir=None, log=quiet)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
-    fit = train_fit(model=model, train=train, validation=None, test=test, num_classes=info["classes"], cfg=cfg,
+    fit = train_fit(model=model, train=train, validation=None, test=test, objective=CLASSIFY, cfg=cfg,
                     seed=1, pad_id=config.pad_token_id, device=device, label="bench", train_set="train",
                     validation_source=None, checkpoint_dir=None, log=quiet)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None

@@ -102,6 +102,7 @@ def one_setting(name: str, steps: int, tiny: bool, threads: int) -> dict:
 
     from harness import adapters
     from harness.config import RunConfig
+    from harness.objective import Objective
     from harness.routine import train_fit
 
     lengths, source = assin2_lengths()
@@ -117,7 +118,8 @@ def one_setting(name: str, steps: int, tiny: bool, threads: int) -> dict:
     warm = split_of(rng.choice(lengths, 16), config.vocab_size, rng)
     train = split_of(rng.choice(lengths, 16 * steps), config.vocab_size, rng)
     test = split_of(rng.choice(lengths, 1), config.vocab_size, rng)  # one example: evaluation costs ~nothing
-    common = dict(model=model, validation=None, test=test, num_classes=2, cfg=cfg, seed=0, pad_id=PAD,
+    common = dict(model=model, validation=None, test=test, cfg=cfg, seed=0, pad_id=PAD,
+                  objective=Objective("classification", ("accuracy", "macro_f1")),
                   device=torch.device("cpu"), label=name, train_set="train", validation_source=None,
                   checkpoint_dir=None, log=lambda m: None)
     train_fit(train=warm, **common)  # allocates gradients and optimizer state once

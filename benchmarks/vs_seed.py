@@ -60,8 +60,8 @@ def run_harness(args, seed: int, env: dict, workdir: Path, extra: list[str], tag
     rec = json.loads(next(results.rglob(f"seed{seed}.json")).read_text())
     pub, clean = rec["protocols"]["published"], rec["protocols"]["clean"]
     busy = rec["timings"]["train_s"] + rec["timings"]["eval_s"]
-    return {"accuracy_published": 100 * pub["test_accuracy"],
-            "accuracy_clean": 100 * clean["test_accuracy"] if clean else None, "wall_s": wall,
+    return {"accuracy_published": 100 * pub["test"]["accuracy"],
+            "accuracy_clean": 100 * clean["test"]["accuracy"] if clean else None, "wall_s": wall,
             "train_eval_s": busy, "real_tokens_per_s": rec["tokens"]["train_real"] / busy,
             "padding_efficiency": rec["tokens"]["padding_efficiency"],
             "peak_rss_mb": rec["peak_memory"]["bytes"] / 2**20, "tokenization_cache_hit": rec["data_cache"]["hit"]}

@@ -46,7 +46,10 @@ def collate(split: EncodedSplit, idx: np.ndarray, pad_id: int, device):
     if types is not None:
         batch["token_type_ids"] = torch.from_numpy(types)
     batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()}
-    labels = torch.from_numpy(split.labels[idx]).to(device, non_blocking=pin)
+    labels = split.labels[idx]
+    if labels.dtype.kind == "f":  # regression targets meet float32 outputs in the loss
+        labels = labels.astype(np.float32)
+    labels = torch.from_numpy(labels).to(device, non_blocking=pin)
     return batch, labels, int(lengths.sum()), len(idx) * width
 
 

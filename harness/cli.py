@@ -36,8 +36,10 @@ def cmd_list(args, argv) -> int:
     for t in tasks.values():
         val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
             if t.validation_from_train else "no validation"
-        print(f"  {t.name:<15} {t.display_name:<12} {t.hub_id} {_pin(t.revision)}  [{t.label.num_classes} classes, "
-              f"{val}]")
+        kind = f"{t.label.num_classes} classes" if t.type == "classification" else \
+            f"regression {t.label.range[0]:g}..{t.label.range[1]:g}"
+        print(f"  {t.name:<15} {t.display_name:<15} {t.hub_id} {_pin(t.revision)}  [{kind}, {val}; main {t.main}; "
+              f"suites {', '.join(t.suites)}]")
     print("Models:")
     for m in models.values():
         alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
@@ -110,6 +112,7 @@ def _check_before_loading(cfg, processes: int | None) -> None:
 def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
     """One seed of `harness run`: train, write the record (rank 0), print the headline. False if it failed."""
     from . import distributed
+    from .metrics import shown
     from .provenance import command_line
     from .record import failure_record
     from .routine import run_cell
@@ -132,9 +135,9 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
         record.command_line = command_line(argv)
         path = _write_record(results, record)
         pub, clean = record.protocols["published"], record.protocols["clean"]
-        text = f"published {100 * pub.test_accuracy:.2f}" if pub else "published –"
-        text += f", clean {100 * clean.test_accuracy:.2f}" if clean else ", clean –"
-        print(f"{task.name}/{model.name} seed {seed}: test accuracy {text} "
+        text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
+        text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
+        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}")
     return True
 
@@ -190,29 +193,38 @@ def _complete_records(results: Path, variant: str | None):
     return records, variants
 
 
-def _table_axes(group: str | None = None, records: list | None = None, variants: list | None = None):
-    """Columns, the rows of the model group (default ttl: the TeenyTinyLlama table's), the published numbers;
-    and the records and variants left for those rows."""
+def _table_axes(group: str | None = None, records: list | None = None, variants: list | None = None,
+                suite: str | None = None, metric: str | None = None, normalized: bool = False):
+    """Columns (the suite's tasks that records have; default suite ttl), the rows of the model group (default
+    ttl: the TeenyTinyLlama table's), the published numbers in each column's units, what each column shows
+    (its task's main metric, or `metric`, raw or normalized: suites.table_columns); and the records and
+    variants left for those rows and columns."""
     from .registry import DEFAULT_GROUP, load_models, load_tasks, table_models
+    from .suites import DEFAULT_SUITE, table_columns
 
     tasks, models = load_tasks(), load_models()
     group = group or DEFAULT_GROUP
     rows, left_out = table_models(models, group)
     records = [r for r in records or [] if r.model.name not in left_out]
-    variants = [v for v in variants or [] if any(r.variant == v for r in records)]
     # A registered task no record has is no column: a task added to the registry does not take the
     # Average away from every row that has the others.
-    ran = {r.task.name for r in records}
-    columns = [(t.name, t.display_name) for t in tasks.values() if t.name in ran]
-    return columns, rows, {t.name: t.published for t in tasks.values()}, records, variants
+    cols = table_columns(tasks, suite or DEFAULT_SUITE, metric, normalized,
+                         ran={r.task.name for r in records} if records else None)
+    shown = {t for t, _ in cols.tasks}
+    records = [r for r in records if r.task.name in shown]
+    variants = [v for v in variants or [] if any(r.variant == v for r in records)]
+    return cols.tasks, rows, cols.published, records, variants, cols.scoring
 
 
-def _rows_of_group(group: str | None, records: list, variants: list):
+def _rows_of_group(args, records: list, variants: list):
     """_table_axes for commands that show records: refuses a group none of whose models have records."""
-    tasks, rows, published, records, variants = _table_axes(group, records, variants)
+    group = getattr(args, "group", None)
+    tasks, rows, published, records, variants, scoring = _table_axes(
+        group, records, variants, getattr(args, "suite", None), getattr(args, "metric", None),
+        bool(getattr(args, "normalized", False)))
     if not variants:
         raise UserError(f"no complete records for the models of group '{group or 'ttl'}': try --group all")
-    return tasks, rows, published, records, variants
+    return tasks, rows, published, records, variants, scoring
 
 
 def cmd_table(args, argv) -> int:
@@ -224,8 +236,9 @@ def cmd_table(args, argv) -> int:
     records, variants = _complete_records(results, args.variant)
     if getattr(args, "cost", False):  # the sweep's closing table passes no --cost
         return _cost_table(args, results, [r for r in records if r.variant in variants])
-    tasks, rows, published, records, variants = _rows_of_group(args.group, records, variants)
-    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, tasks, rows, published)
+    tasks, rows, published, records, variants, scoring = _rows_of_group(args, records, variants)
+    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, tasks, rows, published,
+                             scoring)
     if args.format == "markdown":
         text += f"\n{table_files.footer(records, args.variant)}\n"
     out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
@@ -266,7 +279,8 @@ def cmd_compare(args, argv) -> int:
     records, warnings = scan(results) if results.is_dir() else ([], [])
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant))
+    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant,
+                         args.metric))
     return 0
 
 
@@ -275,8 +289,8 @@ def cmd_sweep(args, argv) -> int:
     from .registry import load_models, load_tasks
 
     results = _results_dir(args)
-    models = load_models()
-    plan = sw.resolve(args, _settings(args), load_tasks(), models, results)
+    models, tasks = load_models(), load_tasks()
+    plan = sw.resolve(args, _settings(args), tasks, models, results)
     todo = plan.todo
     print(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
           f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
@@ -306,8 +320,9 @@ def cmd_sweep(args, argv) -> int:
         for o in failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
     if any(c.done for c in plan.cells) or any(o.ok for o in outcomes):
+        suite = "ttl" if all("ttl" in tasks[t].suites for t in plan.spec.tasks) else "all"  # every task swept
         cmd_table(argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
-                                     variant=plan.variant, output=None, group="all"), argv)  # every model swept
+                                     variant=plan.variant, output=None, group="all", suite=suite), argv)
     return 1 if failed else 0
 
 
@@ -319,14 +334,15 @@ def cmd_plot(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published, records, variants = _rows_of_group(args.group, records, variants)
+    task_cols, model_rows, published, records, variants, scoring = _rows_of_group(args, records, variants)
     variant = variants[0]
     records = [r for r in records if r.variant == variant]
     mixing.check(frame(records))
-    table = build_table(records, args.protocol, task_cols, model_rows, variant, metric=args.metric)
-    suffix = "" if args.metric == "accuracy" else f"-{args.metric}"
+    table = build_table(records, args.protocol, task_cols, model_rows, variant, metric=args.metric or "accuracy",
+                        scoring=scoring)
+    suffix = "" if args.metric in (None, "accuracy") else f"-{args.metric}"
     out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}{suffix}.png"
-    print(plot_table(table, published if args.metric == "accuracy" else {}, out))  # the paper reports accuracy only
+    print(plot_table(table, published, out))  # published: each column's own metric's figures (suites.py)
     return 0
 
 
@@ -336,7 +352,7 @@ def cmd_report(args, argv) -> int:
 
     results = _results_dir(args)
     records, variants = _complete_records(results, None)
-    task_cols, model_rows, published, records, _ = _rows_of_group(args.group, records, variants)
+    task_cols, model_rows, published, records, _, _ = _rows_of_group(args, records, variants)
     out = Path(args.output) if args.output else results / "report.html"
     html = render_report(records, task_cols, model_rows, published, results)
     try:

@@ -110,7 +110,7 @@ def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None
     if "validation" not in raw and task.validation_from_train:
         size = task.validation_from_train["size"]
         if limit is not None:  # keep the carved share of a subset proportional
-            size = max(task.label.num_classes, round(size * len(raw["train"]) / full_train))
+            size = max(task.label.num_classes, 1, round(size * len(raw["train"]) / full_train))
         carved = carve_validation(raw["train"].labels, size, task.validation_from_train["seed"])
     t_load = time.perf_counter() - t0
 

@@ -19,14 +19,16 @@ import re
 
 import numpy as np
 
-from . import stats
+from . import metrics, stats
 from .redact import scrub
 from .registry import is_commit
-from .results import KEYS, PROVENANCE, VALUES, protocol_metrics, provenance_of
+from .results import KEYS, PROVENANCE, VALUES, protocol_metrics, provenance_of, trivial_baselines
 
-METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1"}  # harness name -> hub metric id
-METRIC_ARGS = {"macro_f1": {"average": "macro"}}
-METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+# harness name -> hub metric id (the `evaluate` library's names)
+METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1", "mcc": "matthews_correlation", "weighted_f1": "f1",
+                "pearson": "pearsonr", "spearman": "spearmanr", "mse": "mse"}
+METRIC_ARGS = {"macro_f1": {"average": "macro"}, "weighted_f1": {"average": "weighted"}}
+METRIC_NAMES = {name: m.display for name, m in metrics.METRICS.items()}
 HUB_TASK = "text-classification"
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -47,11 +49,12 @@ def cell_summaries(df, model: str, protocol: str, variant: str, tasks: dict) -> 
         spec = tasks.get(task)
         for metric in (m for m in METRIC_TYPES if m in set(cell.metric)):
             values = cell[cell.metric == metric].sort_values("seed")
-            mean, half, n = stats.mean_ci([100.0 * v for v in values.value])
+            mean, half, n = stats.mean_ci([metrics.shown(metric, v) for v in values.value])
             out.append({"task": task, "display": values.task_display.iloc[0], "hub_id": values.task_hub_id.iloc[0],
                         "config": spec.config if spec else None,
                         "revision": revision,
-                        "metric": metric, "mean": round(mean, 2), "half": None if half is None else round(half, 2),
+                        "metric": metric, "main": spec.main if spec else "accuracy", "mean": round(mean, 2),
+                        "half": None if half is None else round(half, 2),
                         "n": n, "seeds": [int(s) for s in values.seed], "date": max(values.created_at)})
     return out
 
@@ -59,7 +62,8 @@ def cell_summaries(df, model: str, protocol: str, variant: str, tasks: dict) -> 
 def _describe(c: dict, protocol: str) -> str:
     seeds = f"mean of {c['n']} seeds ± {c['half']:.2f} (95% t-interval)" if c["half"] is not None else "1 seed"
     picked = "epoch picked on test, as the paper did" if protocol == "published" else "epoch picked on validation"
-    return f"{METRIC_NAMES[c['metric']]} (%) on test, protocol {protocol} ({picked}), {seeds}"
+    unit = " (%)" if metrics.METRICS[c["metric"]].percent else ""
+    return f"{METRIC_NAMES[c['metric']]}{unit} on test, protocol {protocol} ({picked}), {seeds}"
 
 
 # ------------------------------------------------------------------ model-index
@@ -85,17 +89,16 @@ def model_index_yaml(model_name: str, results: list) -> str:
 # ------------------------------------------------------------------ .eval_results
 
 def eval_result_entries(summaries: list[dict], protocol: str, variant: str) -> dict[str, list]:
-    """Task name -> its entries (the task's accuracy; macro-F1 is in the notes)."""
+    """Task name -> its entries (the task's main metric: accuracy for the TTL tasks; the others in the notes)."""
     from huggingface_hub import EvalResultEntry
 
     from . import __version__
 
     out = {}
-    for c in (c for c in summaries if c["metric"] == "accuracy"):
-        f1 = next((s for s in summaries if s["task"] == c["task"] and s["metric"] == "macro_f1"), None)
+    for c in (c for c in summaries if c["metric"] == c["main"]):
         notes = f"{_describe(c, protocol)}; fine-tuned with poeta-harness {__version__}, variant {variant}"
-        if f1 is not None:
-            notes += f"; macro-F1 {f1['mean']:.2f}"
+        for other in (s for s in summaries if s["task"] == c["task"] and s["metric"] != c["main"]):
+            notes += f"; {METRIC_NAMES[other['metric']]} {other['mean']:.2f}"
         out[c["task"]] = [EvalResultEntry(dataset_id=c["hub_id"], task_id=c["config"] or "default", value=c["mean"],
                                           dataset_revision=c["revision"], date=c["date"], notes=notes)]
     return out
@@ -128,27 +131,29 @@ def jsonl_lines(records, paths) -> list[str]:
         if record.status != "complete":
             continue
         prov = provenance_of(record, path)
-        gold = _ids(record.test_labels)
+        gold = _values(record.test_labels, record.task.type)
+        baselines = trivial_baselines(record, {m for r in record.protocols.values() if r for m in r.test})
         for protocol, result in record.protocols.items():
             if result is None:
                 continue
-            pred = _ids(record.fits[result.fit].epochs[result.epoch - 1].test_predictions)
+            pred = _values(record.fits[result.fit].epochs[result.epoch - 1].test_predictions, record.task.type)
             for metric, value in protocol_metrics(result).items():
                 low, high, method = interval(metric, value, pred, gold)
                 row = {"variant": record.variant, "task": record.task.name, "model": record.model.name,
                        "seed": record.seed, "protocol": protocol, "metric": metric, "value": value,
                        "ci95_low": low, "ci95_high": high, "ci_method": method, "fit": result.fit,
-                       "epoch": result.epoch, "picked_by": result.picked_by, "test_examples": len(gold), **prov}
+                       "epoch": result.epoch, "picked_by": result.picked_by, "test_examples": len(gold),
+                       "main": result.main, "trivial_baseline": baselines.get(metric), **prov}
                 ordered = {k: row[k] for k in [*KEYS, "value", "ci95_low", "ci95_high", "ci_method",
                                                *VALUES[1:], *PROVENANCE]}
                 lines.append(json.dumps(scrub(ordered, hide, hide_paths), ensure_ascii=False))
     return lines
 
 
-def _ids(text: str) -> np.ndarray:
-    from .scores import decode_ids
+def _values(text: str, task_type: str) -> np.ndarray:
+    from .scores import decode_predictions
 
-    return decode_ids(text)
+    return decode_predictions(text, task_type) if text else np.array([])
 
 
 def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> tuple:
@@ -169,6 +174,16 @@ def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> t
         res = bootstrap((pred, gold), lambda p, g, axis=-1: macro_f1_batched(p, g, k, axis), paired=True,
                         vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
                         confidence_level=CONFIDENCE, rng=np.random.default_rng(0))
+        return (float(res.confidence_interval.low), float(res.confidence_interval.high),
+                f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
+    if metric in metrics.METRICS:  # any other metric: the same bootstrap, scored whole on each resample
+        from scipy.stats import bootstrap
+
+        def score(p, g, axis=-1):
+            return metrics.batched(metric, p, g).reshape(np.shape(p)[:-1])
+
+        res = bootstrap((pred, gold), score, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
+                        method="percentile", confidence_level=CONFIDENCE, rng=np.random.default_rng(0))
         return (float(res.confidence_interval.low), float(res.confidence_interval.high),
                 f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
     return None, None, f"none: no interval for {metric}"

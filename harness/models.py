@@ -74,8 +74,9 @@ def load_config(spec: ModelSpec, where: str, revision: str | None, trust_remote_
 
 
 def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: int, label_names, tokenizer,
-               cfg: RunConfig, trust_remote_code: bool, extra: dict | None = None):
-    """extra: more from_pretrained arguments (QLoRA's quantization config and device map: adapters.load_options)."""
+               cfg: RunConfig, trust_remote_code: bool, problem_type: str | None = None, extra: dict | None = None):
+    """A sequence classifier with a new head of num_labels outputs (1 with problem_type "regression").
+    extra: more from_pretrained arguments (QLoRA's quantization config and device map: adapters.load_options)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -89,7 +90,8 @@ def load_model(spec: ModelSpec, where: str, revision: str | None, num_labels: in
             # sdpa (the default) where the architecture has it, eager where not (DeBERTa): transformers' own
             # choice when none is named; the record's model.attn_implementation says which ran.
             attn_implementation=None if cfg.attn_implementation == "sdpa" else cfg.attn_implementation,
-            trust_remote_code=trust_remote_code, **(extra or {}))
+            trust_remote_code=trust_remote_code, **({"problem_type": problem_type} if problem_type else {}),
+            **(extra or {}))
     except Exception as exc:
         raise _load_failure(spec, where, "model", exc) from None
     # The pooling of decoders reads config.pad_token_id; the tokenizer's pad token alone is not enough.

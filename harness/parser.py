@@ -86,20 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", action="store_true", help="the cost table instead: method, trainable and total "
                                                        "parameters, peak memory, training time, energy and "
                                                        "emissions per task, model and variant (markdown, csv, json)")
+    p.add_argument("--suite", help="which tasks: a suite (ttl: the published table's five tasks; assin: the ASSIN "
+                                   "tasks; see harness list) or 'all' (default ttl)")
+    p.add_argument("--metric", help="show this recorded metric in every column (default: each task's main metric; "
+                                    "tasks that do not record it are left out)")
+    p.add_argument("--normalized", action="store_true", help="100 x (score - baseline) / (max - baseline) per task, "
+                                                             "so an Average across different metrics means something")
 
     p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL)
-    p.add_argument("--metric", choices=["accuracy", "macro_f1"], default="accuracy")
+    p.add_argument("--metric", help="one recorded metric in every panel (default: each task's main metric; tasks "
+                                    "that do not record it are left out)")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
                                     "-<metric> added for a metric other than accuracy)")
     p.add_argument("--group", help=GROUP_HELP)
+    p.add_argument("--suite", help="which tasks: a suite (see harness list) or 'all' (default ttl)")
 
     p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     p.add_argument("--output", help="HTML path (default: <results>/report.html)")
     p.add_argument("--group", help=GROUP_HELP)
+    p.add_argument("--suite", help="which tasks: a suite (see harness list) or 'all' (default ttl)")
 
     p = sub.add_parser("export", help="results in the Hub's formats (model-index, .eval_results) or as JSON lines")
     p.add_argument("--format", required=True, choices=["model-index", "eval-results", "jsonl"],
@@ -120,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["published", "clean"], default=DEFAULT_PROTOCOL,
                    help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
     p.add_argument("--variant", help="only this variant (default: every variant both models have, 'default' first)")
+    p.add_argument("--metric", help="the metric tested (default: the task's main metric, which picked the epochs)")
     p.add_argument("--results", help="results folder (default ./results or $HARNESS_RESULTS)")
     return parser
 

@@ -15,6 +15,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from . import metrics as mt
 from .errors import UserError
 from .table import METRICS, Table
 
@@ -45,7 +46,7 @@ def plain(text: str, width: int | None = None) -> str:
 
 def _panels(table: Table) -> list:
     """The tasks with a result: one panel each."""
-    return [(t, d) for t, d in table.columns[:-1] if any(t in r.cells for r in table.rows)]
+    return [(t, d) for t, d in table.task_columns if any(t in r.cells for r in table.rows)]
 
 
 def tasks_caption(table: Table, published: dict) -> str:
@@ -97,6 +98,8 @@ def tasks_figure(table: Table, published: dict):
         pad = max(1.0, 0.12 * (high - low))
         # Room around the data, within 0-100 where that does not cut a whisker off.
         ax.set_xlim(min(low, max(0.0, low - pad)), max(high, min(100.0, high + pad)))
+        if len(table.scales) > 1:  # the columns hold different metrics: each panel names its own
+            display = f"{display} ({mt.METRICS[table.score_of(task).metric].display})"
         ax.set_title(plain(display, 24), fontsize=10)
         ax.grid(axis="x", color="#e5e7eb", lw=0.8)
         ax.set_axisbelow(True)
@@ -111,18 +114,28 @@ def tasks_figure(table: Table, published: dict):
     order = [handles[k] for k in ("interval", "single", "published") if k in handles]
     fig.legend([h for h, _ in order], [label for _, label in order], loc="outside lower center", ncols=len(order),
                fontsize=8, frameon=False)
-    title = f"Test {METRICS[table.metric].lower()} (%) per task · protocol {table.protocol} · variant {table.variant}"
+    scales = table.scales or [table.metric]
+    what = ("each task's main metric" if len(scales) > 1 else "normalized score (%)" if scales == ["normalized"]
+            else mt.METRICS[scales[0]].display.lower() + (" (%)" if mt.METRICS[scales[0]].percent else ""))
+    title = f"Test {what} per task · protocol {table.protocol} · variant {table.variant}"
     fig.suptitle(plain(title, int(width * 11)), fontsize=11)  # about 11 characters an inch at 11 pt
     return fig
 
 
-def curves_figure(records, metrics=tuple(METRICS)):
-    """records: one cell's records (same task, model and variant), any number of seeds."""
+def curves_figure(records, metrics=None):
+    """records: one cell's records (same task, model and variant), any number of seeds. metrics: the panels
+    (default: accuracy and macro-F1 where recorded, else the task's first two metrics)."""
     plt = _pyplot()
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     records = sorted(records, key=lambda r: r.seed)
+    recorded = list(next((e.test.metrics for r in records for f in r.fits for e in f.epochs), {}))
+    metrics = metrics or ([m for m in METRICS if m in recorded] or recorded[:2])
+
+    def val(split, metric):
+        return mt.shown(metric, split.metrics[metric])
+
     kinds = list(dict.fromkeys(f.train_set for r in records for f in r.fits))
     fig, axes = plt.subplots(len(kinds), len(metrics), figsize=(2.2 + 3.0 * len(metrics), 0.6 + 2.3 * len(kinds)),
                              squeeze=False, layout="constrained")
@@ -137,17 +150,17 @@ def curves_figure(records, metrics=tuple(METRICS)):
                         continue
                     epochs = [e.epoch for e in fit.epochs]
                     color = colors(s % 10)
-                    ax.plot(epochs, [100 * getattr(e.test, metric) for e in fit.epochs], "-o", ms=3, lw=1.4,
+                    ax.plot(epochs, [val(e.test, metric) for e in fit.epochs], "-o", ms=3, lw=1.4,
                             color=color, label=f"seed {record.seed}")
                     if all(e.validation is not None for e in fit.epochs):
-                        ax.plot(epochs, [100 * getattr(e.validation, metric) for e in fit.epochs], "--.", lw=1.2,
+                        ax.plot(epochs, [val(e.validation, metric) for e in fit.epochs], "--.", lw=1.2,
                                 color=color)
                     for name, p in record.protocols.items():
                         if p is not None and p.fit == f:
                             e = next(e for e in fit.epochs if e.epoch == p.epoch)
-                            ax.plot([p.epoch], [100 * getattr(e.test, metric)], "^" if name == "published" else "s",
+                            ax.plot([p.epoch], [val(e.test, metric)], "^" if name == "published" else "s",
                                     ms=8, mfc="none", mec="#111827", mew=1.1, zorder=4)
-            title = METRICS[metric] + ("" if len(kinds) == 1 else f", fit on {kind}")
+            title = mt.METRICS[metric].display + ("" if len(kinds) == 1 else f", fit on {kind}")
             ax.set_title(plain(title, 40), fontsize=9)
             ax.set_xlabel("epoch", fontsize=8)
             last = max((len(f.epochs) for r in records for f in r.fits), default=1)
@@ -157,7 +170,7 @@ def curves_figure(records, metrics=tuple(METRICS)):
             ax.grid(color="#e5e7eb", lw=0.8)
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
-    axes[0][0].set_ylabel("score (%)", fontsize=8)
+    axes[0][0].set_ylabel("score (%)" if all(mt.METRICS[m].percent for m in metrics) else "score", fontsize=8)
     seeds = [Line2D([], [], color=colors(s % 10), lw=1.4, label=f"seed {r.seed}") for s, r in enumerate(records)]
     styles = [Line2D([], [], color="#6b7280", lw=1.4, label="test"),
               Line2D([], [], color="#6b7280", lw=1.2, ls="--", label="validation")]

@@ -53,34 +53,34 @@ def harness_git() -> dict:
 
 # ------------------------------------------------------------------ what a record needs to be redone
 
-# The metrics every task reports today (issue 13 makes them a field of the task).
-TASK_METRICS = ("accuracy", "macro_f1")
-
-
 def task_definition(task, max_length_used: int | None) -> dict:
     """The task as the run used it: everything that changes the examples, the labels or the scores.
     Display-only fields (display_name, order, published, sizes) are left out: editing them changes no number."""
     return {
-        "type": "single-label classification",
+        "type": "single-label classification" if task.type == "classification" else task.type,
         "hub_id": task.hub_id, "config": task.config, "revision": task.revision,
         "splits": dict(task.splits),
         "templates": {"decoder": task.decoder_template, "encoder": list(task.encoder_templates)},
         "label": {"column": task.label.column, "names": list(task.label.names),
-                  "map": None if task.label.mapping is None else {str(k): v for k, v in task.label.mapping.items()}},
+                  "map": None if task.label.mapping is None else {str(k): v for k, v in task.label.mapping.items()},
+                  **({"range": list(task.label.range)} if task.label.range is not None else {})},
         "max_length": task.max_length, "max_length_used": max_length_used,
         "validation_from_train": task.validation_from_train,
-        "metrics": list(TASK_METRICS),
+        "metrics": list(task.metrics), "main": task.main,
     }
 
 
 def definition_fingerprint(definition: dict | None) -> str | None:
-    """A short hash of a task definition (its canonical JSON), to tell two definitions apart at a glance."""
+    """A short hash of a task definition (its canonical JSON), to tell two definitions apart at a glance.
+    The list of metrics computed is left out: adding one changes no score (the main metric, which picks the
+    epoch, is in), so a record that computed MCC too pools with an older one that did not."""
     if definition is None:
         return None
     import hashlib
     import json
 
-    return "sha256:" + hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    scored = {k: v for k, v in definition.items() if k != "metrics"}
+    return "sha256:" + hashlib.sha256(json.dumps(scored, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def model_provenance(spec, where: str, commit: str | None) -> dict:

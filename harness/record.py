@@ -10,6 +10,9 @@ revision, package and weight fingerprint, and how the --limit subset was drawn. 
 are read through migrate_v1() (in memory; the file is left as it is), with what they lack marked
 unknown: UNKNOWN in text fields, None in structured ones, and migrated_from = 1. A record newer than
 this harness is refused with NewerSchema (harness table warns once, naming the file, and skips it).
+3 (issue 13) holds each split's metrics as a mapping (the task's own: accuracy, macro_f1, ... or pearson, ...),
+each protocol result's main metric, the task type, and regression labels and predictions as numbers; version 2
+records (and version 1 after migrate_v1) are read through upgrade_metrics(), migrated_from saying which.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 UNKNOWN = "unknown"  # a text field a migrated older record cannot fill
 
 
@@ -30,9 +33,8 @@ class NewerSchema(ValueError):
 
 @dataclass
 class SplitMetrics:
-    accuracy: float  # fraction in [0, 1]
-    macro_f1: float  # unweighted mean of per-class F1, in [0, 1]
-    loss: float  # mean cross-entropy
+    metrics: dict[str, float]  # the task's metrics (harness/metrics.py): accuracy, macro_f1, ... or pearson, ...
+    loss: float  # mean cross-entropy (classification) or mean squared error of the raw outputs (regression)
 
 
 @dataclass
@@ -41,7 +43,10 @@ class EpochMetrics:
     train_loss: float  # mean training loss over the epoch
     test: SplitMetrics
     validation: SplitMetrics | None = None  # None where the fit has no validation split
-    test_predictions: str = ""  # predicted class id per test example, one digit (or char) each, in test order
+    # Per test example, in test order (scores.encode_predictions): classification, one character per predicted
+    # class id; regression, the predicted scores to 5 significant digits, space-separated (the metrics above
+    # were computed on exactly these values, so they can be recomputed from the record).
+    test_predictions: str = ""
 
 
 @dataclass
@@ -67,9 +72,13 @@ class Fit:
 class ProtocolResult:
     fit: int  # index into fits
     epoch: int  # the chosen epoch (1-based)
-    picked_by: str  # "test accuracy" (published) or "validation accuracy" (clean)
-    test_accuracy: float
-    test_macro_f1: float
+    picked_by: str  # "test <main metric>" (published) or "validation <main metric>" (clean)
+    main: str  # the task's main metric, which picked the epoch
+    test: dict[str, float]  # every test metric at the chosen epoch
+
+    @property
+    def main_score(self) -> float:
+        return self.test[self.main]
 
 
 @dataclass
@@ -85,6 +94,7 @@ class TaskInfo:
     # family, label column / names / map, max_length declared and used, validation carve (size, seed), metrics.
     # None: unknown (a migrated v1 record).
     definition: dict | None = None
+    type: str = "classification"  # or "regression": how test_labels and test_predictions are written
 
 
 @dataclass
@@ -192,7 +202,7 @@ class Cost:
 
 @dataclass
 class RunRecord:
-    schema_version: int  # SCHEMA_VERSION (a migrated record says 2 and keeps migrated_from)
+    schema_version: int  # SCHEMA_VERSION (a migrated record says 3 and keeps migrated_from)
     status: str  # "complete" or "failed"
     created_at: str  # ISO 8601, UTC
     task: TaskInfo
@@ -280,12 +290,46 @@ def _convert(tp, value, where: str):
     return value
 
 
+def upgrade_metrics(data: dict) -> dict:
+    """A version 2 record (or a version 1 record already through migrate_v1) in the version 3 form (a copy; the
+    input is left alone): each split's accuracy / macro_f1 fields become its `metrics` mapping, each protocol
+    result names its main metric (accuracy: versions 1 and 2 picked epochs by it) and carries its test metrics
+    as a mapping, and the task definition names that main metric. migrated_from keeps the file's version."""
+    data = copy.deepcopy(data)
+    data["migrated_from"] = data.get("migrated_from") or data.get("schema_version")
+    data["schema_version"] = SCHEMA_VERSION
+
+    def split(m):
+        if not isinstance(m, dict) or "metrics" in m:
+            return m
+        return {"metrics": {k: m[k] for k in ("accuracy", "macro_f1") if k in m}, "loss": m.get("loss")}
+
+    for fit in data.get("fits") or []:
+        for epoch in (fit.get("epochs") if isinstance(fit, dict) else None) or []:
+            if isinstance(epoch, dict):
+                for key in ("test", "validation"):
+                    if epoch.get(key) is not None:
+                        epoch[key] = split(epoch[key])
+    for name, result in (data.get("protocols") or {}).items():
+        if isinstance(result, dict) and "test" not in result:
+            data["protocols"][name] = {
+                "fit": result.get("fit"), "epoch": result.get("epoch"), "picked_by": result.get("picked_by"),
+                "main": "accuracy", "test": {"accuracy": result.get("test_accuracy"),
+                                             "macro_f1": result.get("test_macro_f1")}}
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("definition"), dict):
+        task["definition"].setdefault("main", "accuracy")
+    return data
+
+
 def from_dict(data) -> RunRecord:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     version = data.get("schema_version")
     if version == 1:
-        data = migrate_v1(data)
+        data = upgrade_metrics(migrate_v1(data))
+    elif version == 2:
+        data = upgrade_metrics(data)
     elif isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise NewerSchema(f"schema_version {version} is newer than this harness reads ({SCHEMA_VERSION}): "
                           f"upgrade poeta-harness to read it")
@@ -296,10 +340,11 @@ def from_dict(data) -> RunRecord:
 
 
 def migrate_v1(data: dict) -> dict:
-    """A version 1 record as a version 2 dict (a copy; the input is not changed). Version 1 has everything but
-    the provenance fields: those are marked unknown, and migrated_from = 1 says the record was migrated."""
+    """A version 1 record as a version 2 dict (a copy; the input is not changed; upgrade_metrics then makes it
+    version 3). Version 1 has everything but the provenance fields: those are marked unknown, and
+    migrated_from = 1 says the record was migrated."""
     out = copy.deepcopy(data)
-    out["schema_version"] = SCHEMA_VERSION
+    out["schema_version"] = 2
     out["migrated_from"] = 1
     model = out.get("model")
     if isinstance(model, dict):
@@ -312,8 +357,6 @@ def migrate_v1(data: dict) -> dict:
         out.setdefault("subset", {"examples_per_split": out["limit"], "seed": None, "method": UNKNOWN})
     # Left absent, so None (unknown): task.definition, command_line, settings; precision and device_type
     # where a v1 record predates them.
-    # Issue 13's metric upgrade (v1 SplitMetrics / ProtocolResult -> metric mappings) plugs in here:
-    # out = upgrade_metrics(out)
     return out
 
 
@@ -353,12 +396,13 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
         schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
                       revision_requested=task.revision, revision_resolved=data.revision, source=data.source,
-                      definition=task_definition(task, data.max_length)),
+                      definition=task_definition(task, data.max_length), type=task.type),
         model=ModelInfo(name=model_spec.name, display_name=model_spec.display_name, family=model_spec.family,
                         source=model_spec.source, location=location, **loaded),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes=dataset_sizes,
-        test_labels=scores.encode_ids(data.splits["test"].labels), fits=fits, protocols=scores.protocols(fits),
+        test_labels=scores.encode_predictions(data.splits["test"].labels, task.type), fits=fits,
+        protocols=scores.protocols(fits, task.main),
         timings=Timings(load_s=load_s, tokenize_s=data.timings["tokenize_s"], train_s=sum(f.train_s for f in fits),
                         eval_s=sum(f.eval_s for f in fits), total_s=total_s),
         tokens=Tokens(train_real=train_real, train_processed=train_proc,
@@ -383,7 +427,7 @@ def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) 
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="failed", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
-                      revision_requested=task.revision, definition=task_definition(task, None)),
+                      revision_requested=task.revision, definition=task_definition(task, None), type=task.type),
         model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source,
                         revision_requested=model.revision, package=package, package_version=version),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),

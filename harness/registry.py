@@ -13,6 +13,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import metrics as metrics_mod
 from .errors import UserError
 from .yamlfile import read_yaml
 
@@ -20,6 +21,13 @@ FAMILIES = ("decoder", "encoder")
 # The model group `harness table` shows by default: the four models of the TeenyTinyLlama table.
 DEFAULT_GROUP = "ttl"
 ALL_GROUPS = "all"
+# The task suites: a task names the ones it belongs to (`suites:`; default ttl); `harness table --suite NAME`
+# shows one, `--suite all` every task.
+SUITES = {
+    "ttl": "the five tasks of the TeenyTinyLlama table (paper Table 5), accuracy",
+    "assin": "ASSIN (2016, pt-BR and pt-PT) and ASSIN 2 (2019): entailment and semantic similarity",
+}
+ALL_SUITES = "all"
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -61,9 +69,10 @@ def registry_root() -> Path:
 @dataclass(frozen=True)
 class LabelSpec:
     column: str
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # class names; empty for a regression task
     # Optional raw value -> class id (for string labels); ints and bools map to themselves.
     mapping: dict | None = None
+    range: tuple[float, float] | None = None  # regression: the lowest and highest valid label
 
     @property
     def num_classes(self) -> int:
@@ -87,6 +96,25 @@ class TaskSpec:
     sizes: dict = field(default_factory=dict)  # role -> expected examples (documentation; benchmarks size from it)
     order: int = 100  # column position in the table (the published table's order)
     source: str = ""
+    type: str = "classification"  # or "regression" (one float output, MSE loss)
+    metrics: tuple[str, ...] = metrics_mod.DEFAULT_METRICS["classification"]  # computed on every split, epoch
+    main: str = "accuracy"  # picks the epoch (both protocols), heads the table, is what `compare` tests
+    suites: tuple[str, ...] = ("ttl",)
+    baselines: dict = field(default_factory=dict)  # metric -> declared trivial baseline (else derived)
+    max_scores: dict = field(default_factory=dict)  # metric -> declared best reachable score (else perfect)
+    references: tuple = ()  # published figures: ({"model", "metric", "value", "source"}, ...)
+
+    @property
+    def num_labels(self) -> int:
+        """Outputs of the model's head: one per class, or one score for regression."""
+        return 1 if self.type == "regression" else self.label.num_classes
+
+    def reference_scores(self, metric: str) -> dict[str, float]:
+        """model -> published figure for this metric, in table units (% for the percent metrics)."""
+        out = dict(self.published) if metric == "accuracy" else {}
+        out.update({r["model"]: metrics_mod.shown(metric, r["value"]) for r in self.references
+                    if r["metric"] == metric})
+        return out
 
     @property
     def columns(self) -> set[str]:
@@ -165,8 +193,20 @@ def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
     return decoder, encoder
 
 
-def _parse_label(f: _Fields, source: str) -> LabelSpec:
-    lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map"})
+def _parse_label(f: _Fields, source: str, task_type: str) -> LabelSpec:
+    lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map", "range"})
+    if task_type == "regression":
+        for key in ("names", "map"):
+            if key in lb.data:
+                raise UserError(f"{source}: field 'label.{key}' is for classification; a regression label has "
+                                f"'label.range: [low, high]'")
+        bounds = lb.get("range", list)
+        if len(bounds) != 2 or not all(_is_number(b) for b in bounds) or not bounds[0] < bounds[1]:
+            raise UserError(f"{source}: field 'label.range' must be two numbers [low, high] with low < high, "
+                            f"got {bounds!r}")
+        return LabelSpec(column=lb.get("column", str), names=(), range=(float(bounds[0]), float(bounds[1])))
+    if "range" in lb.data:
+        raise UserError(f"{source}: field 'label.range' is for regression tasks (add 'type: regression')")
     names = lb.get("names", list)
     if len(names) < 2 or not all(isinstance(n, str) for n in names) or len(set(names)) < len(names):
         raise UserError(f"{source}: field 'label.names' must list at least two class names, each once")
@@ -177,9 +217,68 @@ def _parse_label(f: _Fields, source: str) -> LabelSpec:
     return LabelSpec(column=lb.get("column", str), names=tuple(names), mapping=mapping)
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _parse_scoring(f: _Fields, source: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+    """type, metrics, main and suites, with the defaults that keep the TTL task files as they were."""
+    task_type = f.get("type", str, required=False, default="classification")
+    if task_type not in metrics_mod.TASK_TYPES:
+        raise UserError(f"{source}: field 'type' must be one of {', '.join(metrics_mod.TASK_TYPES)}, "
+                        f"got {task_type!r}")
+    names = f.get("metrics", list, required=False, default=list(metrics_mod.DEFAULT_METRICS[task_type]))
+    fitting = [m for m, spec in metrics_mod.METRICS.items() if spec.task_type == task_type]
+    if not all(isinstance(m, str) for m in names):
+        raise UserError(f"{source}: field 'metrics' must be a list of metric names ({', '.join(fitting)})")
+    for m in names:
+        if not metrics_mod.fits(m, task_type):
+            what = "is not a metric" if m not in metrics_mod.METRICS else f"does not fit a {task_type} task"
+            raise UserError(f"{source}: field 'metrics' lists {m!r}, which {what} ({task_type} metrics: "
+                            f"{', '.join(fitting)})")
+    if not names or len(set(names)) != len(names):
+        raise UserError(f"{source}: field 'metrics' must list metrics once each, got {names!r}")
+    main = f.get("main", str, required=False, default=metrics_mod.DEFAULT_MAIN[task_type])
+    if main not in names:
+        raise UserError(f"{source}: field 'main' ({main!r}) must be one of the task's metrics "
+                        f"({', '.join(names)})")
+    suites = f.get("suites", list, required=False, default=["ttl"])
+    for s in suites:
+        if not isinstance(s, str) or s not in SUITES:
+            raise UserError(f"{source}: field 'suites' names unknown suite {s!r} (valid: {', '.join(SUITES)})")
+    if not suites:
+        raise UserError(f"{source}: field 'suites' must name at least one suite ({', '.join(SUITES)})")
+    return task_type, tuple(names), main, tuple(suites)
+
+
+def _parse_metric_values(f: _Fields, key: str, source: str, names: tuple[str, ...]) -> dict[str, float]:
+    values = f.get(key, dict, required=False, default={})
+    for m, v in values.items():
+        if m not in names:
+            raise UserError(f"{source}: field '{key}.{m}' is not one of the task's metrics ({', '.join(names)})")
+        if not _is_number(v):
+            raise UserError(f"{source}: field '{key}.{m}' must be a number, got {v!r}")
+    return {m: float(v) for m, v in values.items()}
+
+
+def _parse_references(f: _Fields, source: str, names: tuple[str, ...]) -> tuple:
+    refs = f.get("references", list, required=False, default=[])
+    out = []
+    for i, entry in enumerate(refs):
+        rf = _Fields(entry, f"{source}: references[{i}]", {"model", "metric", "value", "source"})
+        ref = {"model": rf.get("model", str), "metric": rf.get("metric", str), "value": rf.get("value", (int, float)),
+               "source": rf.get("source", str)}
+        if ref["metric"] not in names:
+            raise UserError(f"{source}: field 'references[{i}].metric' ({ref['metric']!r}) is not one of the task's "
+                            f"metrics ({', '.join(names)})")
+        out.append({**ref, "value": float(ref["value"])})
+    return tuple(out)
+
+
 def parse_task(data, source: str) -> TaskSpec:
     f = _Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
-                               "label", "max_length", "validation_from_train", "published", "order", "sizes"})
+                               "label", "max_length", "validation_from_train", "published", "order", "sizes",
+                               "type", "metrics", "main", "suites", "baselines", "max_scores", "references"})
     name = f.get("name", str)
     if not _NAME.match(name):
         raise UserError(f"{source}: field 'name' must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
@@ -193,7 +292,8 @@ def parse_task(data, source: str) -> TaskSpec:
 
     decoder, encoder = _parse_text(f, source)
 
-    label = _parse_label(f, source)
+    task_type, metric_names, main, suites = _parse_scoring(f, source)
+    label = _parse_label(f, source, task_type)
 
     max_length = f.get("max_length", int, required=False)
     if max_length is not None and not 2 <= max_length <= MAX_LENGTH:
@@ -216,8 +316,11 @@ def parse_task(data, source: str) -> TaskSpec:
 
     published = f.get("published", dict, required=False, default={})
     for k, v in published.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not _is_number(v):
             raise UserError(f"{source}: field 'published.{k}' must be a number, got {v!r}")
+    if published and "accuracy" not in metric_names:
+        raise UserError(f"{source}: field 'published' holds the TTL paper's accuracy (%); for other figures use "
+                        f"'references'")
 
     return TaskSpec(name=name, display_name=f.get("display_name", str), hub_id=hub_id,
                     revision=check_revision(f.get("revision", str, required=False), source),
@@ -225,7 +328,11 @@ def parse_task(data, source: str) -> TaskSpec:
                     splits=splits, decoder_template=decoder, encoder_templates=encoder, label=label,
                     max_length=max_length, validation_from_train=carve,
                     published={str(k): float(v) for k, v in published.items()}, sizes=sizes,
-                    order=f.get("order", int, required=False, default=100), source=source)
+                    order=f.get("order", int, required=False, default=100), source=source, type=task_type,
+                    metrics=metric_names, main=main, suites=suites,
+                    baselines=_parse_metric_values(f, "baselines", source, metric_names),
+                    max_scores=_parse_metric_values(f, "max_scores", source, metric_names),
+                    references=_parse_references(f, source, metric_names))
 
 
 def parse_model(name: str, data, source: str) -> ModelSpec:

@@ -230,10 +230,21 @@ def _about(records) -> str:
     return "; ".join(parts)
 
 
+def _scoring(records, metric: str) -> dict:
+    """task -> what its column shows in the view of `metric`: that metric where the task records it, else
+    the task's main metric (a regression task has no accuracy: its column shows Pearson in every view)."""
+    out = {}
+    for r in records:
+        result = next((p for p in r.protocols.values() if p is not None), None)
+        if result is not None and r.task.name not in out:
+            out[r.task.name] = tb.ColumnScore(metric if metric in result.test else result.main)
+    return out
+
+
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
                   results: Path) -> Section:
     section_id = f"v{index}"
-    tables = {(p, m): tb.build_table(records, p, tasks, models, variant, metric=m)
+    tables = {(p, m): tb.build_table(records, p, tasks, models, variant, metric=m, scoring=_scoring(records, m))
               for p in PROTOCOLS for m in tb.METRICS}
     # Columns any view fills (the CLI shows every registered task; a page hides the empty ones).
     columns = [(c, d) for c, d in tables[next(iter(tables))].columns

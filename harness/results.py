@@ -5,8 +5,10 @@
     df[df.metric == "accuracy"].groupby(["task", "model"]).value.mean()
     print(hr.table(df, protocol="clean"))        # the table `harness table --protocol clean` prints
 
-`value` is the metric as the record holds it (accuracy and macro-F1 as fractions in [0, 1]); the
-table shows them in %. Every row carries the record's provenance (columns PROVENANCE), so a
+`value` is the metric as the record holds it (accuracy, macro-F1, ... and correlations as fractions,
+MSE in squared label units); the table shows the percent metrics in %. `trivial_baseline` is the
+metric's score for a predictor that never reads the text, on the record's own test labels
+(metrics.trivial_baseline), for normalized scores. Every row carries the record's provenance (columns PROVENANCE), so a
 DataFrame says where each number came from, and `harness table` refuses to pool records that
 differ in it (harness/mixing.py).
 """
@@ -18,12 +20,12 @@ from pathlib import Path
 
 from .errors import UserError
 from .provenance import definition_fingerprint
-from .scores import DEFAULT_PROTOCOL
+from .scores import DEFAULT_PROTOCOL, decode_predictions
 
 # The columns that say which number it is ...
 KEYS = ["variant", "task", "model", "seed", "protocol", "metric"]
 # ... its value and how it was picked ...
-VALUES = ["value", "fit", "epoch", "picked_by", "test_examples"]
+VALUES = ["value", "fit", "epoch", "picked_by", "test_examples", "main", "trivial_baseline"]
 # ... and where it came from.
 PROVENANCE = ["task_display", "model_display", "family", "status", "schema_version", "migrated_from", "created_at",
               "task_hub_id", "task_revision_requested", "data_fingerprint", "task_source",
@@ -37,7 +39,20 @@ COLUMNS = KEYS + VALUES + PROVENANCE
 
 def protocol_metrics(result) -> dict[str, float]:
     """The metrics of one protocol's result, by name (the one place that knows ProtocolResult's fields)."""
-    return {"accuracy": result.test_accuracy, "macro_f1": result.test_macro_f1}
+    return dict(result.test)
+
+
+def trivial_baselines(record, names) -> dict[str, float]:
+    """metric -> its trivial baseline on the record's test labels (computed once per record)."""
+    from . import metrics
+    from .scores import decode_predictions
+
+    gold = decode_predictions(record.test_labels, record.task.type)
+    if not len(gold):
+        return {}
+    labels = (record.task.definition or {}).get("label") or {}
+    k = len(labels.get("names") or []) or None
+    return {m: metrics.trivial_baseline(m, gold, k) for m in names if m in metrics.METRICS}
 
 
 def provenance_of(record, path=None) -> dict:
@@ -75,6 +90,9 @@ def record_rows(record, path=None) -> list[dict]:
         return []
     prov = provenance_of(record, path)
     rows = []
+    names = {m for result in record.protocols.values() if result is not None for m in result.test}
+    baselines = trivial_baselines(record, names)
+    examples = len(decode_predictions(record.test_labels, record.task.type))
     for protocol, result in record.protocols.items():
         if result is None:
             continue
@@ -82,7 +100,8 @@ def record_rows(record, path=None) -> list[dict]:
             rows.append({"variant": record.variant, "task": record.task.name, "model": record.model.name,
                          "seed": record.seed, "protocol": protocol, "metric": metric, "value": value,
                          "fit": result.fit, "epoch": result.epoch, "picked_by": result.picked_by,
-                         "test_examples": len(record.test_labels), **prov})
+                         "test_examples": examples, "main": result.main,
+                         "trivial_baseline": baselines.get(metric), **prov})
     return rows
 
 
@@ -123,15 +142,23 @@ def load(path):
     return frame(records, paths)
 
 
-def scores_of(df, protocol: str, metric: str = "accuracy") -> list:
-    """Per-seed scores (in %) of one protocol and metric, for harness/table.py."""
+def scores_of(df, protocol: str, metric: str = "accuracy", scoring: dict | None = None) -> list:
+    """Per-seed scores of one protocol, for harness/table.py: of `metric` in every task, or per task as
+    scoring (task -> table.ColumnScore) says; in table units (% for the percent metrics, or normalized)."""
     from .selection import group_label
-    from .table import SeedScore
+    from .table import ColumnScore, SeedScore
 
-    rows = df[(df.protocol == protocol) & (df.metric == metric)]
+    rows = df[df.protocol == protocol]
+    wanted = rows.task.map(lambda t: (scoring or {}).get(t, ColumnScore(metric)).metric)
+    rows = rows[rows.metric == wanted]
     labels = {key: group_label(key[1], set(g.device_type))  # never pooled across precisions (selection.py)
               for key, g in rows.groupby(["variant", rows.precision.fillna("")], sort=False)}
-    return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), 100.0 * float(r.value),
+
+    def shown(r) -> float:
+        base = r.trivial_baseline if r.trivial_baseline == r.trivial_baseline else None  # NaN: none
+        return (scoring or {}).get(r.task, ColumnScore(metric)).shown(float(r.value), base)
+
+    return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), shown(r),
                       labels[(r.variant, r.precision if isinstance(r.precision, str) else "")],
                       r.model_source if isinstance(r.model_source, str) else "")
             for r in rows.itertuples(index=False)]
@@ -144,7 +171,7 @@ def variants_of(df) -> list[str]:
 
 def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants: list[str] | None = None,
           tasks: list[tuple[str, str]] | None = None, models: list[tuple[str, str]] | None = None,
-          published: dict | None = None) -> str:
+          published: dict | None = None, scoring: dict | None = None) -> str:
     """The text `harness table` prints for these results: one table per variant (default: every variant in
     df), the tasks that have results and the models in the registry's order (or as
     given: (name, display) pairs). Raises UserError where
@@ -164,6 +191,6 @@ def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants:
         published = published if published is not None else {t.name: t.published
                                                               for t in registered_tasks.values()}
     variants = variants if variants is not None else variants_of(df)
-    scores = sorted((s for s in scores_of(df, protocol) if s.variant in variants),
+    scores = sorted((s for s in scores_of(df, protocol, scoring=scoring) if s.variant in variants),
                     key=lambda s: (variants.index(s.variant), s.precision))
-    return render_scores(scores, protocol, fmt, tasks, models, published)
+    return render_scores(scores, protocol, fmt, tasks, models, published, scoring)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adapters, mirror_lock, models, pooled_layer, scores, sharding
+from . import adapters, mirror_lock, models, pooled_layer, sharding
 from . import cost as cost_mod
 from . import data as data_mod
 from . import distributed as dist_mod
@@ -22,10 +22,15 @@ from . import progress as progress_mod
 from .batches import collate, step_with_oom_retry, train_batches
 from .config import RunConfig
 from .errors import RunFailed, UserError
+from .objective import Objective, objective_of
 from .provenance import model_provenance
 from .record import EpochMetrics, Fit, RunRecord, SplitMetrics, success_record
 from .registry import ModelSpec, TaskSpec
 from .splits import EncodedSplit
+
+# transformers' convention for a one-output regression head (the routine computes its own loss, objective.py;
+# the config records what the head is). Classification keeps the model's default.
+_PROBLEM_TYPES = {"regression": "regression"}
 
 
 def _quiet(msg: str) -> None:
@@ -78,11 +83,10 @@ def linear_schedule(optimizer, total_steps: int, warmup_steps: int):
 # ------------------------------------------------------------------ one step, one evaluation
 
 def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int, pad_id: int, device,
-               cfg: RunConfig):
+               cfg: RunConfig, objective: Objective):
     """Forward and backward passes for one optimizer step over the global batch idx, in micro-batches
     of `micro`. Returns (summed loss tensor, real tokens, processed tokens) of this process's share."""
     import torch
-    import torch.nn.functional as F
 
     optimizer.zero_grad(set_to_none=True)
     world = dist_mod.world_size()
@@ -98,7 +102,7 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
             logits = net(**batch).logits.float()
         # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
         # the batch was split (x world: data-parallel averages over ranks).
-        loss = F.cross_entropy(logits, labels, reduction="sum") * (weight * world / len(idx))
+        loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
         loss.backward()
         step_loss += loss.detach()
         if weight:
@@ -106,16 +110,15 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
     return step_loss, real, processed
 
 
-def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_id: int, device, on_batch=None):
-    """(metrics, predictions in split order, real tokens, processed tokens). on_batch(n) after each batch
-    of n examples (of this process's share), for a progress bar."""
+def evaluate(model, split: EncodedSplit, objective: Objective, cfg: RunConfig, pad_id: int, device, on_batch=None):
+    """(metrics, predictions in split order, as stored, real tokens, processed tokens). on_batch(n) after each
+    batch of n examples (of this process's share), for a progress bar."""
     import torch
-    import torch.nn.functional as F
 
     model.eval()
     order = np.argsort(-split.lengths, kind="stable")  # similar lengths together; longest first
     mine = dist_mod.shard(order)
-    preds = np.zeros(len(split), dtype=np.int64)
+    preds = objective.empty_predictions(len(split))
     loss_sum, real, processed = 0.0, 0, 0
     sharded = sharding.is_sharded(model)
     # A sharded model gathers its weights in every forward, on every process: all run the same number of passes.
@@ -132,24 +135,22 @@ def evaluate(model, split: EncodedSplit, num_classes: int, cfg: RunConfig, pad_i
             batch, labels, r, p = collate(split, idx, pad_id, device)
             with autocast(cfg, device):
                 logits = model(**batch).logits.float()
-            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-            preds[idx] = logits.argmax(-1).cpu().numpy()
+            loss_sum += float(objective.summed_loss(logits, labels))
+            preds[idx] = objective.predict(logits)
             real, processed = real + r, processed + p
             if on_batch is not None:
                 on_batch(len(idx))
     preds = dist_mod.gather_predictions(preds, mine)
     loss_sum, real, processed = dist_mod.all_sum([loss_sum, real, processed])
     model.train()
-    gold = split.labels
-    metrics = SplitMetrics(accuracy=scores.accuracy(preds, gold), macro_f1=scores.macro_f1(preds, gold, num_classes),
-                           loss=loss_sum / len(split))
-    return metrics, preds, int(real), int(processed)
+    preds, values = objective.score(preds, split.labels)
+    return SplitMetrics(metrics=values, loss=loss_sum / len(split)), preds, int(real), int(processed)
 
 
 # ------------------------------------------------------------------ one fit
 
 def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
-              test: EncodedSplit, num_classes: int, cfg: RunConfig, seed: int, pad_id: int, device,
+              test: EncodedSplit, objective: Objective, cfg: RunConfig, seed: int, pad_id: int, device,
               label: str, train_set: str, validation_source: str | None, checkpoint_dir: Path | None,
               log=None) -> Fit:
     """Train one model on `train` for cfg.epochs, evaluating validation and test after each epoch.
@@ -189,7 +190,7 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         with progress.training(label, epoch, cfg.epochs, len(batches)) as shown:
             for b, idx in enumerate(batches, 1):
                 (step_loss, real, processed), micro = step_with_oom_retry(
-                    lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg),
+                    lambda m, idx=idx: train_step(net, optimizer, train, idx, m, pad_id, device, cfg, objective),
                     micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
                 if cfg.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -211,7 +212,7 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         fit.train_s += time.perf_counter() - t0
         # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
         epoch_loss = dist_mod.all_sum([float(loss_sum) / len(batches)])[0] / dist_mod.world_size()
-        fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, num_classes, cfg, pad_id,
+        fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, objective, cfg, pad_id,
                                           device, progress, label))
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
@@ -222,14 +223,14 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     return fit
 
 
-def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, num_classes: int,
+def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, objective: Objective,
                     cfg: RunConfig, pad_id: int, device, progress, label: str) -> EpochMetrics:
     """Validation (where the fit has one) and test after an epoch; adds the time and tokens to fit."""
 
     def run(split, name):
         share = math.ceil(len(split) / dist_mod.world_size())  # what this process evaluates
         with progress.evaluation(f"{label} epoch {epoch}", name, share) as shown:
-            return evaluate(model, split, num_classes, cfg, pad_id, device, on_batch=shown.advance)
+            return evaluate(model, split, objective, cfg, pad_id, device, on_batch=shown.advance)
 
     t0 = time.perf_counter()
     val_metrics = None
@@ -240,13 +241,15 @@ def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, 
     fit.eval_tokens_real, fit.eval_tokens_processed = fit.eval_tokens_real + r, fit.eval_tokens_processed + p
     fit.eval_s += time.perf_counter() - t0
     return EpochMetrics(epoch=epoch, train_loss=epoch_loss, test=test_metrics, validation=val_metrics,
-                        test_predictions=scores.encode_ids(preds))
+                        test_predictions=objective.encode(preds))
 
 
 def _log_epoch(log, label: str, e: EpochMetrics, epochs: int) -> None:
-    val_text = f"validation acc {e.validation.accuracy:.4f}, " if e.validation else ""
-    log(f"[{label}] epoch {e.epoch}/{epochs} done: {val_text}test acc {e.test.accuracy:.4f}, "
-        f"macro-F1 {e.test.macro_f1:.4f}")
+    def text(m: SplitMetrics) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in m.metrics.items())
+
+    val_text = f"validation {text(e.validation)}; " if e.validation else ""
+    log(f"[{label}] epoch {e.epoch}/{epochs} done: {val_text}test {text(e.test)}")
 
 
 # ------------------------------------------------------------------ one cell
@@ -312,13 +315,14 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
         for plan in plan_fits(task, data, cfg):
             t0 = time.perf_counter()
             torch.manual_seed(seed)  # the classification head's initialisation follows the seed
-            model = models.load_model(model_spec, where, revision, task.label.num_classes, task.label.names,
-                                      tokenizer, cfg, trust, extra=adapters.load_options(cfg, device))
+            model = models.load_model(model_spec, where, revision, task.num_labels, task.label.names or ("score",),
+                                      tokenizer, cfg, trust, problem_type=_PROBLEM_TYPES.get(task.type),
+                                      extra=adapters.load_options(cfg, device))
             model, adaptation = adapters.prepare(model, cfg)  # LoRA / QLoRA wrapping, gradient checkpointing
             adaptation.sharding = cfg.sharding
             t_load_models += time.perf_counter() - t0
             fits.append(train_fit(model=model, train=plan["train"], validation=plan["validation"],
-                                  test=data.splits["test"], num_classes=task.label.num_classes, cfg=cfg, seed=seed,
+                                  test=data.splits["test"], objective=objective_of(task), cfg=cfg, seed=seed,
                                   pad_id=tokenizer.pad_token_id, device=device, label=label,
                                   train_set=plan["train_set"], validation_source=plan["validation_source"],
                                   checkpoint_dir=checkpoint_dir, log=progress))

@@ -1,5 +1,5 @@
 """Splits: load a task's splits (hub or local mirror) as plain columns, check them, encode the
-labels as class ids, and take seeded, class-stratified subsets."""
+labels (class ids; floats in the declared range for regression), and take seeded, stratified subsets."""
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +32,7 @@ class EncodedSplit:
     """Token ids of one split, stored flat with offsets (compact, cheap to cache)."""
     ids: np.ndarray  # int32, all examples concatenated
     offsets: np.ndarray  # int64, len = n + 1
-    labels: np.ndarray  # int64
+    labels: np.ndarray  # int64 class ids, or float64 regression targets
     type_ids: np.ndarray | None = None  # int8, same layout as ids (encoder sentence pairs)
 
     def __len__(self) -> int:
@@ -131,7 +131,10 @@ def _to_raw(task: TaskSpec, split_ds, split: str) -> RawSplit:
 
 
 def encode_labels(task: TaskSpec, values: list, split: str) -> np.ndarray:
-    """Raw label values -> class ids 0..k-1; a bool is 0/1; anything else needs label.map."""
+    """Raw label values -> class ids 0..k-1; a bool is 0/1; anything else needs label.map.
+    Regression: numbers in label.range, as float64."""
+    if task.type == "regression":
+        return encode_targets(task, values, split)
     k, mapping = task.label.num_classes, task.label.mapping
     out = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
@@ -148,6 +151,26 @@ def encode_labels(task: TaskSpec, values: list, split: str) -> np.ndarray:
         if not 0 <= out[i] < k:
             raise UserError(f"task {task.name}: label {v!r} in split '{split}' is outside the declared classes "
                             f"0..{k - 1} ({', '.join(task.label.names)})")
+    return out
+
+
+LABEL_DIGITS = 6  # significant digits kept of a regression label: float32 storage noise (3.799999952) goes
+
+
+def encode_targets(task: TaskSpec, values: list, split: str) -> np.ndarray:
+    """Regression labels: numbers inside the declared range, rounded to LABEL_DIGITS significant digits so
+    that the record's text form of them reads back as the very values the metrics were computed on."""
+    low, high = task.label.range
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v):
+            raise UserError(f"task {task.name}: label column '{task.label.column}' in split '{split}' holds "
+                            f"{type(v).__name__} {v!r}; a regression task needs numbers in {low:g}..{high:g}")
+        out[i] = float(f"{float(v):.{LABEL_DIGITS}g}")
+        if not low <= out[i] <= high:
+            raise UserError(f"task {task.name}: label {out[i]:g} in split '{split}' is outside the declared range "
+                            f"{low:g}..{high:g}; fix label.range in {task.source} or the data")
     return out
 
 
@@ -174,8 +197,20 @@ def _hub_revision(task: TaskSpec) -> str | None:
 
 # ---------------------------------------------------------------- subsets
 
+STRATA = 10  # regression targets are stratified by deciles
+
+
+def strata(labels: np.ndarray) -> np.ndarray:
+    """What a subset is stratified on: the class ids, or the decile of a regression target."""
+    if labels.dtype.kind != "f" or len(labels) == 0:
+        return labels
+    edges = np.quantile(labels, np.linspace(0, 1, STRATA + 1)[1:-1])
+    return np.searchsorted(edges, labels, side="right")
+
+
 def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
     """A seeded permutation whose every prefix is (as nearly as possible) class-stratified."""
+    labels = strata(labels)
     rng = np.random.default_rng(seed)
     keys = np.empty(len(labels), dtype=np.float64)
     for c in np.unique(labels):

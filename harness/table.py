@@ -11,6 +11,10 @@ and tests a column on the same per-seed values the cell shows:
   exactly, or Welch p >= 0.05).
 - "untested" (†): the highest mean where the best or the runner-up has one seed: no test is possible.
 - no mark in a column with one model: there is nothing to be above.
+
+Each column reads one metric from the records (ColumnScore: the table's metric, accuracy by default, or per
+task, e.g. its main metric), raw or normalized against a trivial baseline; lower-is-better metrics (MSE) rank
+the other way. The Average column exists where the columns share one scale (one metric, or all normalized).
 """
 from __future__ import annotations
 
@@ -20,11 +24,57 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from . import stats
+from . import metrics, stats
+from .scores import decode_predictions
 from .stats import ALPHA
 
-# The test-set metrics a record's protocol results carry (ProtocolResult.test_<name>), in display order.
+# The metrics the report and `harness plot` switch between (classification tasks record both), in display order.
 METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+
+
+@dataclass(frozen=True)
+class ColumnScore:
+    """How one column turns a record's test score into the number it shows: the metric in table units (% for
+    the percent metrics), or with `normalized` 100 x (score - baseline) / (best - baseline); baseline and best
+    are the task's declared ones, else the metric's trivial baseline on the record's own test labels
+    (metrics.trivial_baseline) and its perfect score."""
+    metric: str = "accuracy"
+    normalized: bool = False
+    baseline: float | None = None  # declared in the task YAML
+    best: float | None = None  # declared in the task YAML
+    num_classes: int | None = None  # for the derived baseline of a classification metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.normalized or metrics.METRICS[self.metric].higher_is_better
+
+    @property
+    def scale(self) -> str:
+        """What the column's numbers are: columns that share it can be averaged."""
+        return "normalized" if self.normalized else self.metric
+
+    def shown(self, value: float, trivial: float | None) -> float:
+        """value: the metric as recorded; trivial: its derived baseline (used where none is declared)."""
+        if not self.normalized:
+            return metrics.shown(self.metric, value)
+        baseline = self.baseline if self.baseline is not None else trivial
+        best = self.best if self.best is not None else metrics.METRICS[self.metric].best
+        return 100.0 * metrics.normalized(value, baseline, best)
+
+    def of(self, record, protocol: str) -> float | None:
+        result = record.protocols.get(protocol)
+        if result is None or self.metric not in result.test:
+            return None
+        trivial = None
+        if self.normalized and self.baseline is None:
+            trivial = metrics.trivial_baseline(self.metric, decode_predictions(record.test_labels, record.task.type),
+                                               self.num_classes)
+        return self.shown(result.test[self.metric], trivial)
+
+
+def scoring_for(tasks: list[tuple[str, str]], metric: str, scoring: dict | None) -> dict:
+    """task -> ColumnScore: as given, else the table's one metric, raw."""
+    return {t: (scoring or {}).get(t, ColumnScore(metric)) for t, _ in tasks}
 
 
 @dataclass
@@ -53,7 +103,27 @@ class Table:
     rows: list
     marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested"
     precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
-    metric: str = "accuracy"  # a key of METRICS
+    metric: str = "accuracy"  # the metric of every column unless scoring says otherwise
+    scoring: dict = field(default_factory=dict)  # task name -> ColumnScore (absent: `metric`, raw)
+
+    def score_of(self, col: str) -> ColumnScore:
+        if col == "average":
+            return next(iter(self.scoring.values())) if self.scoring else ColumnScore(self.metric)
+        return self.scoring.get(col, ColumnScore(self.metric))
+
+    @property
+    def task_columns(self) -> list:
+        return [c for c in self.columns if c[0] != "average"]
+
+    @property
+    def scales(self) -> list[str]:
+        """The distinct scales of the task columns, in column order."""
+        return list(dict.fromkeys(self.score_of(t).scale for t, _ in self.task_columns))
+
+    @property
+    def only_accuracy(self) -> bool:
+        """Every column raw accuracy: the published table's format, printed as it always was."""
+        return self.scales in ([], ["accuracy"])
 
 
 @dataclass(frozen=True)
@@ -64,14 +134,15 @@ class SeedScore:
     model_display: str
     task: str
     seed: int
-    value: float  # in %
+    value: float  # in table units (% for the percent metrics; see ColumnScore)
     precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
     model_source: str = ""  # hub id, folder or package:<module>; the legend names an unregistered model's
 
 
-def record_score(record, protocol: str, metric: str = "accuracy") -> float | None:
-    result = record.protocols.get(protocol)
-    return None if result is None else 100.0 * getattr(result, f"test_{metric}")
+def record_score(record, protocol: str, metric: str = "accuracy", scoring: ColumnScore | None = None) -> float | None:
+    """The record's test score under this protocol in table units; None where it has none (no result under
+    the protocol, or a metric its task does not record, e.g. accuracy of a regression task)."""
+    return (scoring or ColumnScore(metric)).of(record, protocol)
 
 
 def cell_of(pairs: list[tuple[int, float]]) -> Score:
@@ -92,29 +163,38 @@ def average_cell(cells: list[Score]) -> Score | None:
     return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
 
 
-def seed_scores(records, protocol: str, metric: str = "accuracy") -> list[SeedScore]:
-    """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group."""
+def seed_scores(records, protocol: str, metric: str = "accuracy", scoring: dict | None = None) -> list[SeedScore]:
+    """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group.
+    scoring: task -> ColumnScore (default: `metric`, raw)."""
     from .selection import groups
+
+    def score(r):
+        return record_score(r, protocol, metric, (scoring or {}).get(r.task.name))
 
     return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label,
                       r.model.source)
-            for g in groups(records) for r in g.records if (value := record_score(r, protocol, metric)) is not None]
+            for g in groups(records) for r in g.records if (value := score(r)) is not None]
 
 
 def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
-                variant: str = "default", precision: str = "", metric: str = "accuracy") -> Table:
+                variant: str = "default", precision: str = "", metric: str = "accuracy",
+                scoring: dict | None = None) -> Table:
     """records: complete RunRecords of one variant and one precision. tasks/models: (name, display) in
-    display order; models seen in records but not listed are appended. metric: a key of METRICS."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
-    return table_of(seed_scores(records, protocol, metric), protocol, tasks, models, variant, precision, metric)
+    display order; models seen in records but not listed are appended. metric: a metric of harness/metrics.py,
+    shown in every column; scoring: task -> ColumnScore, per column instead."""
+    if metric not in metrics.METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(metrics.METRICS)})")
+    scoring = scoring_for(tasks, metric, scoring)
+    return table_of(seed_scores(records, protocol, metric, scoring), protocol, tasks, models, variant, precision,
+                    metric, scoring)
 
 
 def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str, str]],
              models: list[tuple[str, str]], variant: str = "default", precision: str = "",
-             metric: str = "accuracy") -> Table:
+             metric: str = "accuracy", scoring: dict | None = None) -> Table:
     """The table of one (variant, precision) group from its per-seed scores (records, or a results
-    DataFrame: harness/results.py)."""
+    DataFrame: harness/results.py), in the units `scoring` says (default: `metric`, raw)."""
+    scoring = scoring_for(tasks, metric, scoring)
     scores: dict = {}
     displays, sources = dict(models), {}
     for s in seed_values:
@@ -128,14 +208,16 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
         if shown.count(displays[m]) > 1:
             displays[m] = m
     task_names = [t for t, _ in tasks]
+    averaged = len({c.scale for c in scoring.values()}) <= 1  # an Average of different metrics means nothing
     rows = []
     for m in order:
         cells = {t: cell_of(v) for t, v in scores[m].items() if t in task_names}
-        avg = average_cell([cells[t] for t in task_names]) if task_names and all(t in cells for t in task_names) \
-            else None
+        avg = average_cell([cells[t] for t in task_names]) if averaged and task_names \
+            and all(t in cells for t in task_names) else None
         rows.append(Row(model=m, display=displays[m], cells=cells, average=avg, source=sources.get(m)))
-    table = Table(protocol=protocol, variant=variant, columns=list(tasks) + [("average", "Average")], rows=rows,
-                  precision=precision, metric=metric)
+    columns = list(tasks) + ([("average", "Average")] if averaged else [])
+    table = Table(protocol=protocol, variant=variant, columns=columns, rows=rows, precision=precision, metric=metric,
+                  scoring=scoring)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
@@ -154,13 +236,14 @@ def mark_column(table: Table, col: str) -> dict:
     present = [(r.model, _cell(r, col)) for r in table.rows if _cell(r, col) is not None]
     if len(present) < 2:
         return {}
-    present.sort(key=lambda mc: -mc[1].mean)
+    sign = 1 if table.score_of(col).higher_is_better else -1  # MSE: the lowest is the best
+    present.sort(key=lambda mc: -sign * mc[1].mean)
     (best_model, best), (_, runner) = present[0], present[1]
     if not _same(best.mean, runner.mean):
         if best.n < 2 or runner.n < 2:
             return {(best_model, col): "untested"}
         w = stats.welch(best.values, runner.values)
-        if w.p < ALPHA and w.difference > 0:
+        if w.p < ALPHA and sign * w.difference > 0:
             return {(best_model, col): "best"}
     marks = {(best_model, col): "tied"}
     for model, c in present[1:]:
@@ -171,12 +254,12 @@ def mark_column(table: Table, col: str) -> dict:
 
 
 def published_rows(table: Table, published: dict) -> list[dict]:
-    """published: task -> {model: accuracy}. One row per (model, task) with both numbers. The published
-    number is one run, so it is checked against our 95% prediction interval for one new run
+    """published: task -> {model: figure in the column's units}. One row per (model, task) with both numbers.
+    The published number is one run, so it is checked against our 95% prediction interval for one new run
     (mean ± t * s * sqrt(1 + 1/n)), not the interval of our mean; with one seed there is no interval."""
     out = []
     for row in table.rows:
-        for task, _ in table.columns[:-1]:
+        for task, _ in table.task_columns:
             ref = published.get(task, {}).get(row.model)
             cell = row.cells.get(task)
             if ref is None or cell is None:
@@ -206,8 +289,15 @@ def _marked(text: str, mark: str | None) -> str:
     return {"best": f"**{text}**", "tied": f"*{text}* ≈", "untested": f"{text} {UNTESTED}"}.get(mark, text)
 
 
+def column_heads(table: Table) -> list[str]:
+    """The column titles; where the columns hold different metrics, each names its own."""
+    if len(table.scales) <= 1:
+        return [d for _, d in table.columns]
+    return [f"{d} ({metrics.METRICS[table.score_of(c).metric].display})" for c, d in table.columns]
+
+
 def to_markdown(table: Table) -> str:
-    head = ["Models"] + [d for _, d in table.columns]
+    head = ["Models"] + column_heads(table)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("-" * (len(h) + 2) for h in head) + "|"]
     for row in table.rows:
         cells = [row.display] + [_marked(fmt_cell(_cell(row, col)), table.marks.get((row.model, col)))
@@ -224,9 +314,12 @@ def heading(table: Table) -> str:
 
 def legend(table: Table) -> str:
     """What each number and mark in this table means; only the marks it uses are explained."""
+    mains = dict.fromkeys(table.score_of(t).metric for t, _ in table.task_columns) or {table.metric: None}
+    # The epoch is picked by each task's main metric; with raw accuracy columns (the TTL tasks) that is accuracy.
+    on = "accuracy" if table.only_accuracy else "each task's main metric"
     picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
-              else "epoch picked on validation accuracy, test reported at that epoch")
-    text = f"{METRICS[table.metric]} (%) on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
+              else f"epoch picked on validation {on}, test reported at that epoch")
+    text = f"{_what(table, mains)} on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
     text += f"; precision {table.precision}." if table.precision else "."
     cells = [c for r in table.rows for c in list(r.cells.values()) + [r.average] if c is not None]
     if any(c.n >= 2 for c in cells):
@@ -244,16 +337,33 @@ def legend(table: Table) -> str:
     lone = [d for col, d in table.columns if sum(_cell(r, col) is not None for r in table.rows) == 1]
     if lone:
         text += f" A column with one model has no mark ({', '.join(lone)})."
-    text += (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
-             "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
-             "share no seed, has no average.")
+    if not any(c == "average" for c, _ in table.columns):
+        text += " No Average: the columns hold different metrics (`--normalized` puts them on one scale)."
+    else:
+        text += (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
+                 "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
+                 "share no seed, has no average.")
     local = [f"{r.display}: `{r.source}`" for r in table.rows if r.source]
     if local:
         text += " Unregistered models, by source: " + "; ".join(local) + "."
     return text
 
 
-def published_markdown(rows: list[dict]) -> str:
+def _what(table: Table, mains: dict) -> str:
+    """What the cells hold, for the legend's first words."""
+    scales = table.scales or [table.metric]
+    if scales == ["normalized"]:
+        used = ", ".join(metrics.METRICS[m].display for m in mains)
+        return (f"Normalized score (%), 100 x (score - baseline) / (max - baseline) of each column's metric ({used}; "
+                f"baseline: declared in the task file, else the metric's trivial baseline on the test labels)")
+    if len(scales) == 1:
+        m = metrics.METRICS[scales[0]]
+        return m.display + (" (%)" if m.percent else "") + ("" if m.higher_is_better else " (lower is better)")
+    return "Scores (each column's metric in its header; x100 except MSE, where lower is better)"
+
+
+def published_markdown(rows: list[dict], metric_of: dict | None = None) -> str:
+    """metric_of: task -> metric, to name it beside the task where the table is not all accuracy."""
     lines = ["| Model | Task | Published | Ours | Difference | Our 95% prediction interval for one run | "
              "Published inside it |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -263,7 +373,8 @@ def published_markdown(rows: list[dict]) -> str:
         else:
             lo, hi = r["ours"] - r["prediction_half"], r["ours"] + r["prediction_half"]
             interval, inside = f"{lo:.2f} – {hi:.2f}", "yes" if r["published_inside_prediction"] else "**no**"
-        lines.append(f"| {r['display']} | {r['task']} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | "
+        task = r["task"] if not metric_of else f"{r['task']} ({metrics.METRICS[metric_of[r['task']]].display})"
+        lines.append(f"| {r['display']} | {task} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | "
                      f"{interval} | {inside} |")
     return "\n".join(lines)
 
@@ -277,17 +388,20 @@ PUBLISHED_ELSEWHERE = ("Against the published table: `harness table --protocol p
                        "epoch on the test split, so only our published protocol is comparable with it).")
 
 
-def to_csv(table: Table, header: bool = True) -> str:
+def to_csv(table: Table, header: bool = True, metric_column: bool = False) -> str:
+    """metric_column: a last column naming each row's metric (tables that are not all accuracy have it)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     if header:
-        w.writerow(["variant", "protocol", "precision", "model", "column", "mean", "ci95_half", "n", "mark"])
+        w.writerow(["variant", "protocol", "precision", "model", "column", "mean", "ci95_half", "n", "mark"]
+                   + (["metric"] if metric_column else []))
     for row in table.rows:
         for col, _ in table.columns:
             c = _cell(row, col)
             if c is not None:
                 w.writerow([table.variant, table.protocol, table.precision, row.model, col, f"{c.mean:.4f}",
-                            "" if c.half is None else f"{c.half:.4f}", c.n, table.marks.get((row.model, col), "")])
+                            "" if c.half is None else f"{c.half:.4f}", c.n, table.marks.get((row.model, col), "")]
+                           + ([table.score_of(col).scale] if metric_column else []))
     return buf.getvalue()
 
 
@@ -296,7 +410,7 @@ def to_latex(table: Table) -> str:
         return s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
 
     lines = [f"% {heading(table)}", r"\begin{tabular}{l" + "c" * len(table.columns) + "}", r"\toprule",
-             "Models & " + " & ".join(esc(d) for _, d in table.columns) + r" \\", r"\midrule"]
+             "Models & " + " & ".join(esc(d) for d in column_heads(table)) + r" \\", r"\midrule"]
     for row in table.rows:
         cells = []
         for col, _ in table.columns:
@@ -313,42 +427,49 @@ def to_latex(table: Table) -> str:
 def to_json_obj(table: Table, published: list[dict]) -> dict:
     return {"protocol": table.protocol, "variant": table.variant, "precision": table.precision,
             "columns": [c for c, _ in table.columns],
-            "rows": [{"model": r.model, "display": r.display, "source": r.source,
+            "rows": [{"model": r.model, "display": r.display, **({"source": r.source} if r.source else {}),
                       "cells": {t: asdict(c) for t, c in r.cells.items()},
                       "average": asdict(r.average) if r.average else None} for r in table.rows],
             "marks": [{"model": m, "column": c, "mark": k} for (m, c), k in sorted(table.marks.items())],
-            "legend": legend(table), "published_comparison": published}
+            "legend": legend(table), "published_comparison": published,
+            **({} if table.only_accuracy else {"metrics": {c: table.score_of(c).scale for c, _ in table.columns}})}
 
 
 def render(records, protocol: str, fmt: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
-           published: dict) -> str:
+           published: dict, scoring: dict | None = None) -> str:
     """The text of `harness table` in one format (markdown, csv, latex, json): one table per
-    (variant, precision) group of the complete records given; never pooled across groups."""
-    return render_scores(seed_scores(records, protocol), protocol, fmt, tasks, models, published)
+    (variant, precision) group of the complete records given; never pooled across groups.
+    published: task -> {model: figure in the column's units}; scoring: task -> ColumnScore (default accuracy)."""
+    scoring = scoring_for(tasks, "accuracy", scoring)
+    return render_scores(seed_scores(records, protocol, scoring=scoring), protocol, fmt, tasks, models, published,
+                         scoring)
 
 
 def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, tasks: list[tuple[str, str]],
-                  models: list[tuple[str, str]], published: dict) -> str:
-    """render() from per-seed scores, one table per (variant, precision) in the order they come."""
+                  models: list[tuple[str, str]], published: dict, scoring: dict | None = None) -> str:
+    """render() from per-seed scores (in the units of `scoring`), one table per (variant, precision) in the
+    order they come."""
     by_group: dict = {}
     for s in seed_values:
         by_group.setdefault((s.variant, s.precision), []).append(s)
     parts, blobs = [], []
+    metric_column = not all(c.scale == "accuracy" for c in scoring_for(tasks, "accuracy", scoring).values())
     for (variant, precision), values in by_group.items():
-        table = table_of(values, protocol, tasks, models, variant, precision)
+        table = table_of(values, protocol, tasks, models, variant, precision, scoring=scoring)
         # The published numbers picked their epoch on test: only our published protocol compares with them.
         cmp_rows = published_rows(table, published) if protocol == "published" else []
         if fmt == "markdown":
             title = heading(table)
             section = f"## {title[0].upper() + title[1:]}\n\n{to_markdown(table)}\n\n{legend(table)}\n"
             if cmp_rows:
-                section += (f"\n### Against the published table\n\n{published_markdown(cmp_rows)}\n\n"
+                named = None if table.only_accuracy else {t: table.score_of(t).metric for t, _ in table.task_columns}
+                section += (f"\n### Against the published table\n\n{published_markdown(cmp_rows, named)}\n\n"
                             f"{PUBLISHED_LEGEND}\n")
             elif published_rows(table, published):
                 section += f"\n{PUBLISHED_ELSEWHERE}\n"
             parts.append(section)
         elif fmt == "csv":
-            parts.append(to_csv(table, header=not parts))
+            parts.append(to_csv(table, header=not parts, metric_column=metric_column))
         elif fmt == "latex":
             parts.append(f"{to_latex(table)}\n")
         else:

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MIRROR = REPO.parent / "shared" / "data" / "hub"
 ASSIN2 = SHARED_MIRROR / "nilc-nlp" / "assin2"
+ASSIN = SHARED_MIRROR / "nilc-nlp" / "assin"
 
 from tiny_models import make_decoder, make_encoder  # noqa: E402
 
@@ -40,6 +41,13 @@ def tiny_encoder(tmp_path_factory):
 def assin2_mirror():
     if not ASSIN2.is_dir():
         pytest.skip(f"the real Assin2 mirror is not at {ASSIN2} (../shared absent)")
+    return SHARED_MIRROR
+
+
+@pytest.fixture
+def assin_mirror():
+    if not (ASSIN2.is_dir() and ASSIN.is_dir()):
+        pytest.skip(f"the real ASSIN / Assin2 mirror is not at {SHARED_MIRROR} (../shared absent)")
     return SHARED_MIRROR
 
 
@@ -97,17 +105,93 @@ label:
 """
 
 
+# A learnable regression: the hypothesis word sets the score (-2 to 2), plus a little noise. Centred on 0,
+# where a new head starts, so that a few dozen steps of a tiny model show learning (the real tasks' 1-5 scores
+# need the longer runs of benchmarks/README.md).
+LEVELS = {"péssimo": -2.0, "ruim": -1.0, "regular": 0.0, "bom": 1.0, "ótimo": 2.0}
+
+
+def toy_regression_rows(n: int, seed: int):
+    import random
+
+    rng = random.Random(seed)
+    rows = {"premise": [], "hypothesis": [], "score": []}
+    words = list(LEVELS)
+    for i in range(n):
+        word = words[i % len(words)]
+        rows["premise"].append(f"o filme {rng.randint(1, 99)} foi visto")
+        rows["hypothesis"].append(f"foi {word}")
+        rows["score"].append(min(2.0, max(-2.0, LEVELS[word] + rng.uniform(-0.3, 0.3))))
+    return rows
+
+
+# A learnable 3-class task, imbalanced as ASSIN's entailment (NONE most frequent): the hypothesis word says
+# the class.
+THREE_CLASS_WORDS = (NEGATIVE, ["regular", "mediano", "razoável"], POSITIVE)
+
+
+def toy3_rows(n: int, seed: int):
+    import random
+
+    rng = random.Random(seed)
+    rows = {"premise": [], "hypothesis": [], "label": []}
+    for i in range(n):
+        y = (0, 0, 0, 1, 1, 2)[i % 6]
+        rows["premise"].append(f"o filme {rng.randint(1, 99)} foi visto")
+        rows["hypothesis"].append(f"foi {rng.choice(THREE_CLASS_WORDS[y])}")
+        rows["label"].append(y)
+    return rows
+
+
+TOY3_TASK = """name: toy3
+display_name: Toy3
+hub_id: tester/toy3
+splits: {train: train, validation: validation, test: test}
+type: classification
+metrics: [macro_f1, accuracy, mcc]
+main: macro_f1
+suites: [assin]
+text:
+  decoder: "{bos}{premise}{bos}{hypothesis}{eos}"
+  encoder: ["{premise}", "{hypothesis}"]
+label:
+  column: label
+  names: [NONE, SOME, ALL]
+"""
+
+
+TOYREG_TASK = """name: toyreg
+display_name: ToyReg
+hub_id: tester/toyreg
+splits: {train: train, validation: validation, test: test}
+type: regression
+suites: [assin]
+text:
+  decoder: "{bos}{premise}{bos}{hypothesis}{eos}"
+  encoder: ["{premise}", "{hypothesis}"]
+label:
+  column: score
+  range: [-2, 2]
+"""
+
+
 @pytest.fixture
 def toy_env(tmp_path, monkeypatch):
-    """A registry (the real tasks and models plus two toy tasks) and a mirror holding the toy data."""
+    """A registry (the real tasks and models plus four toy tasks: pair classification, single-text
+    classification with a carved validation, 3-class pair classification on macro-F1, pair regression) and a
+    mirror holding the toy data."""
     registry = tmp_path / "registry"
     shutil.copytree(REPO / "tasks", registry / "tasks")
     shutil.copy(REPO / "models.yaml", registry / "models.yaml")
     (registry / "tasks" / "toy.yaml").write_text(TOY_TASK, encoding="utf-8")
     (registry / "tasks" / "toybool.yaml").write_text(TOYBOOL_TASK, encoding="utf-8")
+    (registry / "tasks" / "toyreg.yaml").write_text(TOYREG_TASK, encoding="utf-8")
+    (registry / "tasks" / "toy3.yaml").write_text(TOY3_TASK, encoding="utf-8")
     mirror = tmp_path / "mirror"
     for split, n, seed in (("train", 96, 1), ("validation", 32, 2), ("test", 40, 3)):
         write_parquet(mirror / "tester" / "toy", split, toy_rows(n, seed))
+        write_parquet(mirror / "tester" / "toyreg", split, toy_regression_rows(n, seed))
+        write_parquet(mirror / "tester" / "toy3", split, toy3_rows(n, seed))
     for split, n, seed in (("train", 120, 4), ("test", 40, 5)):
         write_parquet(mirror / "tester" / "toybool", split, toy_rows(n, seed, bool_labels=True))
     monkeypatch.setenv("HARNESS_REGISTRY", str(registry))

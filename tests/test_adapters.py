@@ -11,6 +11,7 @@ from harness import adapters, models, pooled_layer, routine, scores
 from harness import data as data_mod
 from harness.config import RunConfig
 from harness.errors import UserError
+from harness.objective import Objective
 from harness.registry import load_tasks, local_model
 from harness.store import variant_name
 
@@ -80,7 +81,8 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     model, info = adapters.prepare(base, cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     routine.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
-                      num_classes=2, cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
+                      objective=Objective("classification", ("accuracy", "macro_f1")),
+                      cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
                       train_set="train", validation_source=None, checkpoint_dir=None, log=lambda m: None)
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}

@@ -73,3 +73,15 @@ def test_lora_benchmark_smoke(assin2_mirror, tmp_path):
     assert all(r["steps"] == 2 and r["step_s"] > 0 and r["peak_rss"] >= r["model_rss"] > 0 for r in rows)
     assert rows[2]["saved_bytes"] < rows[1]["saved_bytes"]  # checkpointing keeps fewer activations
     assert "lora / full" in proc.stdout and "target:" in proc.stdout
+
+
+def test_assin_tasks_prints_the_baselines_from_the_real_data(assin_mirror):
+    """benchmarks/assin_tasks.py: the trivial baselines of the measured tasks, from the real test labels."""
+    proc = subprocess.run([sys.executable, str(BENCH / "assin_tasks.py"), "--mirror", str(assin_mirror),
+                           "--baselines-only"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "assin-ptbr-rte (main macro_f1; 2000 test examples)" in lines
+    assert "  pearson      baseline    0.00  " in lines and "  mcc          baseline    0.00  " in lines
+    accuracy = next(ln for ln in lines if ln.startswith("  accuracy"))
+    assert 70 < float(accuracy.split()[2]) < 85  # NONE is about 78% of ASSIN PT-BR's test pairs

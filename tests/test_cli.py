@@ -77,7 +77,7 @@ def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
     assert record.task.source.endswith("nilc-nlp/assin2") and record.task.revision_resolved.startswith("sha256")
     assert record.dataset_sizes == {"train": 200, "validation": 200, "test": 200}
     assert len(record.test_labels) == 200 and set(record.test_labels) == {"0", "1"}
-    assert 0.0 <= record.protocols["published"].test_accuracy <= 1.0
+    assert 0.0 <= record.protocols["published"].test["accuracy"] <= 1.0
     table = harness("table", "--results", results)
     assert "| Models | Assin2 | Average |" in table.stdout  # only the task that ran is a column
     assert re.search(r"\| tiny-bert \| \d+\.\d\d \| \d+\.\d\d \|", table.stdout)  # alone: no mark

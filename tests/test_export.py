@@ -38,11 +38,11 @@ def results_dir(tmp_path):
             r = make_record(task, "ttl-160m", seed, 100 * right / 40, clean=100 * right / 40, preds=_preds(right),
                             gold=GOLD, display="TTL-160m")
             for protocol in ("published", "clean"):  # as a real record: the numbers of its predictions
-                r.protocols[protocol].test_macro_f1 = _f1(right)
+                r.protocols[protocol].test["macro_f1"] = _f1(right)
             r.task.hub_id = HUB_IDS[task]
             store.write_record(folder, with_provenance(r, data=data))
     other = make_record("imdb", "bertimbau-base", 0, 50.0, preds=_preds(20), gold=GOLD)
-    other.protocols["published"].test_macro_f1 = _f1(20)
+    other.protocols["published"].test["macro_f1"] = _f1(20)
     store.write_record(folder, with_provenance(other))
     return folder
 
@@ -150,14 +150,14 @@ def test_macro_f1_bootstrap_interval_covers_roughly():
 def test_batched_macro_f1_is_scores_macro_f1_and_sklearn():
     from sklearn.metrics import f1_score
 
-    from harness.scores import macro_f1
+    from harness.metrics import macro_f1
 
     rng = np.random.default_rng(3)
     pred, gold = rng.integers(0, 4, (50, 30)), rng.integers(0, 4, (50, 30))
     pred[0] = gold[0] = 1  # one class only: the others are left out, as sklearn does with the labels present
     batched = export.macro_f1_batched(pred, gold, 4)
     for i in range(50):
-        assert batched[i] == pytest.approx(macro_f1(pred[i], gold[i], 4))
+        assert batched[i] == pytest.approx(macro_f1(pred[i], gold[i]))
         assert batched[i] == pytest.approx(f1_score(gold[i], pred[i], average="macro"))
 
 

@@ -389,7 +389,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
     assert record.task.name == "assin-ptbr-rte" and record.task.source == "embedded"
     assert record.model.name == "minilm-l6" and record.limit == 9 and record.variant != "default"
     assert record.dataset_sizes == {"train": 9, "validation": 9, "test": 9}
-    assert "| Models | ASSIN PT-BR | Average |" in out.stdout and "| MiniLM-L6 (English) |" in out.stdout
+    assert "| Models | ASSIN PT-BR RTE | Average |" in out.stdout and "| MiniLM-L6 (English) |" in out.stdout
     assert list(results.glob("plot-clean-*.png")) and list(results.glob("table-clean-*.md"))
     assert "demo result: test accuracy" in out.stdout and "always answering NONE" in out.stdout
     assert "not a benchmark result" in out.stderr

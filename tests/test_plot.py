@@ -125,8 +125,10 @@ def test_learning_curves_hold_every_seeds_epochs():
     for seed in (1, 2):
         r = make_record("imdb", "m", seed, 80.0)
         epoch = r.fits[0].epochs[0]
-        r.fits[0].epochs = [type(epoch)(epoch=e, train_loss=0.5, test=type(epoch.test)(rng.random(), rng.random(), 0.5),
-                                        validation=type(epoch.test)(rng.random(), rng.random(), 0.5))
+        split = type(epoch.test)
+        r.fits[0].epochs = [type(epoch)(epoch=e, train_loss=0.5,
+                                        test=split({"accuracy": rng.random(), "macro_f1": rng.random()}, 0.5),
+                                        validation=split({"accuracy": rng.random(), "macro_f1": rng.random()}, 0.5))
                             for e in (1, 2, 3)]
         records.append(r)
     fig = plot.curves_figure(records)
@@ -134,10 +136,28 @@ def test_learning_curves_hold_every_seeds_epochs():
     for ax, metric in ((accuracy, "accuracy"), (f1, "macro_f1")):
         series = [list(line.get_ydata()) for line in ax.lines if len(line.get_xdata()) == 3]
         for r in records:
-            test = [100 * getattr(e.test, metric) for e in r.fits[0].epochs]
-            val = [100 * getattr(e.validation, metric) for e in r.fits[0].epochs]
+            test = [100 * e.test.metrics[metric] for e in r.fits[0].epochs]
+            val = [100 * e.validation.metrics[metric] for e in r.fits[0].epochs]
             assert test in series and val in series
         assert ax.get_title() == tb.METRICS[metric]
+
+
+def test_a_regression_record_plots_and_reports(tmp_path):
+    """A task whose main metric is not accuracy: the figures show its main metric (Pearson), the report renders."""
+    from harness.report import render_report
+
+    gold = [1.0, 2.0, 3.0, 4.0, 5.0, 2.5]
+    records = [make_record("sts", m, s, 0, gold=gold, preds=gold, task_type="regression", main="pearson",
+                           test={"pearson": p + s / 100, "spearman": p, "mse": 0.5})
+               for m, p in (("a", 0.8), ("b", 0.6)) for s in (1, 2)]
+    scoring = {"sts": tb.ColumnScore("pearson")}
+    table = tb.build_table(records, "published", [("sts", "STS")], [("a", "A"), ("b", "B")], scoring=scoring)
+    fig = plot.tasks_figure(table, {})
+    assert "pearson" in fig._suptitle.get_text().lower()
+    curves = plot.curves_figure([r for r in records if r.model.name == "a"])
+    assert [ax.get_title() for ax in curves.axes] == ["Pearson", "Spearman"]
+    html = render_report(records, [("sts", "STS")], [("a", "A"), ("b", "B")], {}, tmp_path)
+    assert "STS" in html and "80.50" in html  # a's mean Pearson over seeds 1 and 2, x100
     plt.close(fig)
 
 

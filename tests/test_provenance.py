@@ -29,7 +29,7 @@ def test_a_v1_record_is_read_by_migration_with_what_it_lacks_unknown():
     record = from_dict(raw)
     assert record.schema_version == SCHEMA_VERSION and record.migrated_from == 1
     # Everything v1 said is kept ...
-    assert record.protocols["published"].test_accuracy == raw["protocols"]["published"]["test_accuracy"]
+    assert record.protocols["published"].test["accuracy"] == raw["protocols"]["published"]["test_accuracy"]
     assert record.fits[0].epochs[1].test_predictions == raw["fits"][0]["epochs"][1]["test_predictions"]
     assert record.task.revision_resolved == raw["task"]["revision_resolved"] and record.precision == "fp32"
     # ... and what it could not say is unknown.
@@ -55,7 +55,7 @@ def test_v1_records_are_tabulated_and_loaded_beside_v2(toy_env, tmp_path, capsys
     v2 = make_record("toy", "tiny-bert", 43, 75.0, variant="epochs=2_limit16")
     store.write_record(tmp_path / "results", v2)
     df = results.load(tmp_path / "results")
-    assert sorted(set(df.schema_version)) == [2] and sorted(set(df.migrated_from.dropna())) == [1]
+    assert sorted(set(df.schema_version)) == [SCHEMA_VERSION] and sorted(set(df.migrated_from.dropna())) == [1]
     assert main(["table", "--results", str(tmp_path / "results"), "--protocol", "published"]) == 0
     captured = capsys.readouterr()
     assert "warning" not in captured.err
@@ -86,7 +86,7 @@ def test_a_run_records_its_provenance(toy_env, tiny_encoder, capsys):
     assert main(argv) == 0
     (path,) = toy_env["results"].rglob("seed42.json")
     raw = json.loads(path.read_text())
-    assert raw["schema_version"] == 2 and raw["migrated_from"] is None
+    assert raw["schema_version"] == SCHEMA_VERSION and raw["migrated_from"] is None
     assert raw["command_line"] == ["harness", *argv]
     s = raw["settings"]
     assert s["device"] == "cpu" and s["precision"] == "fp32" and s["threads"] == 1 and s["micro_batch_size"] == 16
@@ -99,7 +99,8 @@ def test_a_run_records_its_provenance(toy_env, tiny_encoder, capsys):
     assert d["templates"] == {"decoder": "{hypothesis}", "encoder": ["{hypothesis}"]}
     assert d["label"] == {"column": "label", "names": ["NEG", "POS"], "map": None}
     assert d["validation_from_train"] == {"size": 20, "seed": 0} and d["splits"]["validation"] is None
-    assert d["max_length"] is None and d["max_length_used"] == 512 and d["metrics"] == ["accuracy", "macro_f1"]
+    assert d["max_length"] is None and d["max_length_used"] == 512 and d["main"] == "accuracy"
+    assert d["metrics"] == ["accuracy", "macro_f1", "mcc", "weighted_f1"] and d["type"] == "single-label classification"
     m = raw["model"]
     weights = hashlib.sha256((tiny_encoder / "model.safetensors").read_bytes()).hexdigest()
     combined = hashlib.sha256(f"model.safetensors\0{weights}\n".encode()).hexdigest()

@@ -45,3 +45,37 @@ def test_results_path_that_is_a_file(tmp_path):
         store.check_writable(f)
     with pytest.raises(UserError, match="is a file"):
         store.check_writable(f / "sub")
+
+
+def test_version_1_records_are_read_with_their_metrics_as_a_mapping(tmp_path):
+    from pathlib import Path
+
+    from harness.record import SCHEMA_VERSION, upgrade_metrics
+
+    fixture = Path(__file__).parent / "fixtures" / "ttl_table" / "records_v1.json"
+    rel, v1 = next(iter(json.loads(fixture.read_text()).items()))
+    # (the fixture's macro-F1 equals its accuracy: make them differ, so a swap would show)
+    v1["protocols"]["published"]["test_macro_f1"] = 0.123
+    v1["fits"][0]["epochs"][0]["test"]["macro_f1"] = 0.321
+    before = json.dumps(v1, sort_keys=True)
+    up = upgrade_metrics(v1)
+    assert json.dumps(v1, sort_keys=True) == before  # the input is left alone
+    old_test = v1["fits"][0]["epochs"][0]["test"]
+    assert up["fits"][0]["epochs"][0]["test"] == {"metrics": {"accuracy": old_test["accuracy"],
+                                                              "macro_f1": old_test["macro_f1"]},
+                                                  "loss": old_test["loss"]}
+    pub = v1["protocols"]["published"]
+    assert up["protocols"]["published"] == {"fit": pub["fit"], "epoch": pub["epoch"], "picked_by": "test accuracy",
+                                            "main": "accuracy", "test": {"accuracy": pub["test_accuracy"],
+                                                                         "macro_f1": pub["test_macro_f1"]}}
+    assert upgrade_metrics(up) == up  # idempotent
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(v1))
+    record = store.read_record(path)
+    assert record.schema_version == SCHEMA_VERSION and record.task.type == "classification"
+    assert record.protocols["published"].main_score == pub["test_accuracy"] != 0.123
+    assert record.protocols["published"].test["macro_f1"] == 0.123
+    assert record.fits[0].epochs[0].test.metrics == {"accuracy": old_test["accuracy"], "macro_f1": 0.321}
+    assert record.fits[0].epochs[0].validation.metrics["accuracy"] == v1["fits"][0]["epochs"][0]["validation"][
+        "accuracy"]

@@ -13,9 +13,10 @@ VALID = {
 
 def test_the_five_tasks_are_registered_as_published():
     tasks = load_tasks()
-    # the published column order first; tasks added later come after them
-    assert list(tasks)[:5] == ["imdb", "faquad-nli", "hatebr", "assin2", "agnews"]
-    assert [t.display_name for t in tasks.values()][:5] == ["IMDB", "FaQuAD-NLI", "HateBr", "Assin2", "AgNews"]
+    ttl = [t for t in tasks if "ttl" in tasks[t].suites]
+    assert ttl == ["imdb", "faquad-nli", "hatebr", "assin2", "agnews"]  # the published column order
+    assert list(tasks)[:5] == ttl  # and first in every table
+    assert [tasks[t].display_name for t in ttl] == ["IMDB", "FaQuAD-NLI", "HateBr", "Assin2", "AgNews"]
     assert tasks["imdb"].max_length == 256 and tasks["agnews"].max_length == 256
     for name in ("faquad-nli", "hatebr", "agnews"):
         assert tasks[name].revision == "refs/convert/parquet"
@@ -65,6 +66,27 @@ def test_folder_without_config_is_refused(tmp_path):
     ({"published": {"m": "high"}}, "published.m' must be a number"),
     ({"validation_from_train": {"size": 10}, "splits": {"train": "tr", "validation": "v", "test": "te"}},
      "not both"),
+    # task types, metrics and suites (issue 13)
+    ({"type": "ranking"}, "field 'type' must be one of classification, regression"),
+    ({"main": "pearson"}, r"field 'main' \('pearson'\) must be one of the task's metrics"),
+    ({"metrics": ["accuracy", "pearson"]}, "lists 'pearson', which does not fit a classification task"),
+    ({"metrics": ["acuracy"]}, "lists 'acuracy', which is not a metric"),
+    ({"metrics": ["accuracy", "accuracy"]}, "metrics once each"),
+    ({"metrics": ["macro_f1"]}, r"field 'main' \('accuracy'\)"),  # the default main must be listed too
+    ({"suites": ["tll"]}, "field 'suites' names unknown suite 'tll' \\(valid: ttl, assin\\)"),
+    ({"suites": []}, "at least one suite"),
+    ({"type": "regression"}, "missing required field 'range'|'label.names' is for classification"),
+    ({"type": "regression", "label": {"column": "y", "range": [5, 1]}}, "'label.range' must be two numbers"),
+    ({"type": "regression", "label": {"column": "y", "range": [1, 5]}, "metrics": ["pearson", "accuracy"]},
+     "lists 'accuracy', which does not fit a regression task"),
+    ({"label": {"column": "y", "names": ["A", "B"], "range": [0, 1]}}, "'label.range' is for regression"),
+    ({"baselines": {"pearson": 0.1}}, "field 'baselines.pearson' is not one of the task's metrics"),
+    ({"max_scores": {"accuracy": "all"}}, "field 'max_scores.accuracy' must be a number"),
+    ({"references": [{"model": "m", "metric": "mse", "value": 1, "source": "x"}]},
+     r"references\[0\].metric' \('mse'\) is not one of the task's metrics"),
+    ({"references": [{"model": "m", "metric": "accuracy", "value": 0.9}]}, "missing required field 'source'"),
+    ({"type": "regression", "label": {"column": "y", "range": [1, 5]}, "published": {"m": 80.0}},
+     "for other figures use 'references'"),
 ])
 def test_invalid_task_names_file_and_field(change, message):
     data = {**VALID, **change}
@@ -108,7 +130,34 @@ def test_model_entry_needs_exactly_one_source(tmp_path):
 
 def test_registry_files_exist_in_checkout():
     root = Path(__file__).resolve().parent.parent
-    assert {p.stem for p in (root / "tasks").glob("*.yaml")} >= {"imdb", "faquad-nli", "hatebr", "assin2", "agnews"}
+    assert {p.stem for p in (root / "tasks").glob("*.yaml")} >= {
+        "imdb", "faquad-nli", "hatebr", "assin2", "agnews", "assin2-sts", "assin-ptbr-rte", "assin-ptbr-sts",
+        "assin-ptpt-rte", "assin-ptpt-sts"}
+
+
+def test_defaults_keep_the_ttl_tasks_as_they_were():
+    tasks = load_tasks()
+    for name in ("imdb", "faquad-nli", "hatebr", "assin2", "agnews"):
+        t = tasks[name]
+        assert (t.type, t.main, t.metrics[0]) == ("classification", "accuracy", "accuracy") and "ttl" in t.suites
+        assert t.num_labels == t.label.num_classes
+    assert parse_task(VALID, "tasks/t.yaml").suites == ("ttl",)
+
+
+def test_the_assin_tasks():
+    tasks = load_tasks()
+    for name in ("assin2-sts", "assin-ptbr-sts", "assin-ptpt-sts"):
+        t = tasks[name]
+        assert (t.type, t.main, t.label.range, t.num_labels) == ("regression", "pearson", (1.0, 5.0), 1)
+        assert t.label.column == "relatedness_score" and t.suites == ("assin",)
+        assert set(t.metrics) == {"pearson", "spearman", "mse"}
+    for name in ("assin-ptbr-rte", "assin-ptpt-rte"):
+        t = tasks[name]
+        assert (t.type, t.main, t.label.names) == ("classification", "macro_f1", ("NONE", "ENTAILMENT", "PARAPHRASE"))
+    for name in ("assin-ptbr-rte", "assin-ptbr-sts", "assin-ptpt-rte", "assin-ptpt-sts"):
+        assert (tasks[name].hub_id, tasks[name].config) == ("nilc-nlp/assin", name.split("-")[1])
+    assert tasks["assin2-sts"].reference_scores("pearson") == {"bertimbau-large": 85.2, "bertimbau-base": 83.6}
+    assert "assin" in tasks["assin2"].suites
 
 
 def test_every_run_setting_has_help():

@@ -42,9 +42,9 @@ def sweep_record(task, model, seed, level, epochs=3, display=None, task_display=
     for e in range(1, epochs + 1):
         test = min(0.99, level / 100 + 0.01 * e + rng.normal(0, 0.01))
         val = min(0.99, level / 100 + rng.normal(0, 0.02))
-        eps.append({"epoch": e, "train_loss": 0.7 - 0.1 * e, "test": {"accuracy": test, "macro_f1": test - 0.03,
-                                                                      "loss": 0.6},
-                    "validation": {"accuracy": val, "macro_f1": val - 0.02, "loss": 0.6}})
+        eps.append({"epoch": e, "train_loss": 0.7 - 0.1 * e,
+                    "test": {"metrics": {"accuracy": test, "macro_f1": test - 0.03}, "loss": 0.6},
+                    "validation": {"metrics": {"accuracy": val, "macro_f1": val - 0.02}, "loss": 0.6}})
     fit = Fit(train_set="train", validation_source="split", train_examples=400, validation_examples=40,
               epochs=[EpochMetrics(epoch=e["epoch"], train_loss=e["train_loss"], test=SplitMetrics(**e["test"]),
                                    validation=SplitMetrics(**e["validation"]),
@@ -339,7 +339,8 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     assert len(records) == 12
     from harness.cli import _table_axes
 
-    tasks, models, published, _, _ = _table_axes(None, records)
+    tasks, models, published, _, _, _ = _table_axes(records=records)
+    assert ("toy", "Toy") in tasks
     for protocol in ("published", "clean"):
         table = tb.build_table(records, protocol, tasks, models, variant=records[0].variant)
         for row in table.rows:

@@ -6,6 +6,7 @@ from tiny_models import make_encoder
 from harness import batches, routine
 from harness.config import RunConfig
 from harness.errors import RunFailed, UserError
+from harness.objective import Objective
 from harness.registry import load_tasks, local_model
 from harness.splits import EncodedSplit
 
@@ -93,7 +94,8 @@ def _one_step(cfg, seed=0):
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(5, 50, size=n) for n in rng.integers(3, 20, size=16)]
     train = _split(seqs, rng.integers(0, 2, size=16))
-    routine.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]), num_classes=2,
+    routine.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
+                      objective=Objective("classification", ("accuracy",)),
                       cfg=cfg, seed=seed, pad_id=0, device=torch.device("cpu"), label="t", train_set="train",
                       validation_source=None, checkpoint_dir=None, log=lambda m: None)
     return model
@@ -181,8 +183,8 @@ def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):
     task = load_tasks()["toy"]
     rec = routine.run_cell(task, local_model(tiny_decoder), RunConfig(epochs=8, learning_rate=3e-3), seed=1,
                            mirror=str(toy_env["mirror"]), log=lambda m: None)
-    assert rec.fits[0].epochs[0].test.accuracy < 0.6  # starts at chance ...
-    assert rec.protocols["published"].test_accuracy >= 0.85  # ... and learns
+    assert rec.fits[0].epochs[0].test.metrics["accuracy"] < 0.6  # starts at chance ...
+    assert rec.protocols["published"].test["accuracy"] >= 0.85  # ... and learns
     assert rec.protocols["clean"].picked_by == "validation accuracy"
     assert len(rec.fits) == 1 and len(rec.fits[0].epochs) == 8
     assert rec.tokens.padding_efficiency > 0.5

@@ -41,7 +41,7 @@ def test_compare_prints_the_procedure_level_and_the_checkpoint_level():
     assert "Procedure level: does A's fine-tuning beat B's?" in text
     assert "-> significant: A is better at 0.05" in text
     assert "Checkpoint level: do these two checkpoints" in text and "says nothing about another seed" in text
-    accs = {r.model.name + str(r.seed): r.protocols["clean"].test_accuracy for r in records}
+    accs = {r.model.name + str(r.seed): r.protocols["clean"].test["accuracy"] for r in records}
     row = next(ln for ln in lines if ln.strip().startswith("1 "))
     assert row.split()[:3] == ["1", f"{100 * accs['a1']:.2f}", f"{100 * accs['b1']:.2f}"]
     assert float(row.split()[5]) < 1e-6  # 0.9 vs 0.7 on 400 examples: the checkpoints differ
@@ -115,3 +115,54 @@ def test_plot_writes_a_png(tmp_path, capsys):
     assert main(["plot", "--results", str(tmp_path)]) == 0
     png = tmp_path / "plot-clean-default.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_compare_on_the_main_metric_of_a_regression_task():
+    """A regression task is compared on its main metric (Pearson) at both levels, with no McNemar; the
+    seed-aware test tells a clearly better model from a worse one and not two draws of the same one."""
+    from harness.metrics import pearson
+
+    rng = np.random.default_rng(0)
+    gold = np.round(rng.uniform(1, 5, 300), 1)
+
+    def runs(model, noise, seeds):
+        out = []
+        for s in seeds:
+            pred = np.round(gold + rng.normal(0, noise, 300), 3)
+            out.append(make_record("sts", model, s, 0, preds=pred, gold=gold, task_type="regression", main="pearson",
+                                   test={"pearson": pearson(pred, gold)}))
+        return out
+
+    records = runs("a", 0.4, (1, 2, 3)) + runs("b", 1.5, (1, 2, 3))
+    text = compare_models(records, "sts", "a", "b", "published")
+    lines = text.splitlines()
+    assert lines[0].endswith("300 test examples; pearson in %") and "McNemar" not in text
+    assert "no per-example test for a regression task" in text and "-> significant: A is better" in text
+    row = next(ln for ln in lines if ln.strip().startswith("1 "))
+    assert float(row.split()[1]) == pytest.approx(100 * records[0].protocols["published"].test["pearson"], abs=0.005)
+    same = compare_models(runs("a", 0.8, (1, 2, 3)) + runs("b", 0.8, (4, 5, 6)), "sts", "a", "b", "published")
+    assert "-> not significant" in same
+    mse = compare_models(records, "sts", "a", "b", "published", metric="mse")
+    assert "(lower is better)" in mse and "significant: A is better" in mse and "mse" in mse.splitlines()[0]
+    with pytest.raises(UserError, match="--metric accuracy does not fit sts, a regression task"):
+        compare_models(records, "sts", "a", "b", "published", metric="accuracy")
+
+
+def test_compare_a_three_class_task_on_macro_f1():
+    """A task whose main metric is macro-F1 is compared on it (bootstrap path), McNemar beside."""
+    from harness.metrics import macro_f1
+
+    rng = np.random.default_rng(5)
+    gold = rng.choice(3, size=400, p=[0.7, 0.2, 0.1])
+
+    def runs(model, acc, seeds):
+        out = []
+        for s in seeds:
+            pred = np.where(rng.random(400) < acc, gold, rng.integers(0, 3, 400))
+            out.append(make_record("rte", model, s, 0, preds=pred, gold=gold, main="macro_f1",
+                                   test={"macro_f1": macro_f1(pred, gold), "accuracy": float(np.mean(pred == gold))}))
+        return out
+
+    text = compare_models(runs("a", 0.9, (1, 2, 3)) + runs("b", 0.5, (1, 2, 3)), "rte", "a", "b", "published")
+    assert text.splitlines()[0].endswith("macro_f1 in %") and "McNemar_p" in text
+    assert "the difference of the mean Macro-F1 over seeds" in text and "significant: A is better" in text

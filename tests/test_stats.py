@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import scores, stats
+from harness import metrics, scores, stats
 
 # ------------------------------------------------------------------ simulated fine-tuning runs
 #
@@ -137,10 +137,10 @@ def test_seed_aware_test_generic_metric_agrees_with_the_exact_path():
     assert boot.difference == exact.difference and boot.var_seeds == pytest.approx(exact.var_seeds)
     assert boot.var_examples == pytest.approx(exact.var_examples, rel=0.2)
     assert boot.p == pytest.approx(exact.p, abs=0.05)
-    f1 = stats.Metric("macro-F1", lambda p, g: scores.macro_f1(p, g, 2))
+    f1 = stats.Metric("macro-F1", lambda p, g: metrics.macro_f1(p, g))
     res = stats.seed_aware_test(pred_a, pred_b, gold, f1, rounds=300)
     assert res.metric == "macro-F1" and res.n_a == res.n_b == 4 and 0 < res.p <= 1
-    assert res.mean_a == pytest.approx(np.mean([scores.macro_f1(p, gold, 2) for p in pred_a]))
+    assert res.mean_a == pytest.approx(np.mean([metrics.macro_f1(p, gold) for p in pred_a]))
 
 
 def test_seed_aware_test_needs_two_seeds_each():
@@ -228,10 +228,10 @@ def test_mcnemar_exact():
 
 def test_accuracy_and_macro_f1_by_hand():
     pred, gold = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])
-    assert scores.accuracy(pred, gold) == 0.75
+    assert metrics.accuracy(pred, gold) == 0.75
     # class 0: tp 1, fp 1, fn 0 -> 2/3; class 1: tp 2, fp 0, fn 1 -> 4/5
-    assert scores.macro_f1(pred, gold, 2) == pytest.approx((2 / 3 + 4 / 5) / 2)
-    assert scores.macro_f1(np.array([0, 0]), np.array([0, 0]), 3) == 1.0  # absent classes left out
+    assert metrics.macro_f1(pred, gold) == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert metrics.macro_f1(np.array([0, 0]), np.array([0, 0])) == 1.0  # absent classes left out
 
 
 def test_prediction_strings_round_trip():
@@ -240,11 +240,14 @@ def test_prediction_strings_round_trip():
     assert scores.decode_ids("03120").tolist() == ids
 
 
-def _fit(train_set, tests, vals=None):
+def _fit(train_set, tests, vals=None, metric="accuracy"):
     from harness.record import EpochMetrics, Fit, SplitMetrics
 
-    epochs = [EpochMetrics(epoch=i + 1, train_loss=0.5, test=SplitMetrics(t, t, 0.5),
-                           validation=None if vals is None else SplitMetrics(vals[i], vals[i], 0.5))
+    def split(v):
+        return SplitMetrics({metric: v, "other": 1 - v}, 0.5)
+
+    epochs = [EpochMetrics(epoch=i + 1, train_loss=0.5, test=split(t),
+                           validation=None if vals is None else split(vals[i]))
               for i, t in enumerate(tests)]
     return Fit(train_set=train_set, validation_source=None if vals is None else "split", train_examples=10,
                validation_examples=0, epochs=epochs, train_s=0.0, eval_s=0.0, train_tokens_real=0,
@@ -253,11 +256,22 @@ def _fit(train_set, tests, vals=None):
 
 def test_protocols_pick_epochs_on_test_and_on_validation():
     out = scores.protocols([_fit("train", [0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])])
-    assert out["published"].epoch == 2 and out["published"].test_accuracy == 0.86
-    assert out["clean"].epoch == 3 and out["clean"].test_accuracy == 0.84
+    assert out["published"].epoch == 2 and out["published"].test["accuracy"] == 0.86
+    assert out["clean"].epoch == 3 and out["clean"].test["accuracy"] == 0.84
+    assert out["clean"].picked_by == "validation accuracy" and out["clean"].main_score == 0.84
+
+
+def test_protocols_pick_by_the_main_metric_in_its_direction():
+    fit = _fit("train", [0.60, 0.40, 0.50], vals=[0.30, 0.20, 0.25], metric="mse")  # lower is better
+    out = scores.protocols([fit], main="mse")
+    assert (out["published"].epoch, out["published"].main) == (2, "mse")
+    assert out["clean"].epoch == 2 and out["clean"].picked_by == "validation mse"
+    assert out["clean"].test == {"mse": 0.40, "other": pytest.approx(0.60)}  # every test metric at that epoch
+    fit = _fit("train", [0.60, 0.40, 0.50], vals=[0.30, 0.20, 0.25], metric="pearson")
+    assert scores.protocols([fit], main="pearson")["clean"].epoch == 1
 
 
 def test_protocols_with_a_carved_fit():
     out = scores.protocols([_fit("train", [0.9, 0.91]), _fit("train-minus-carved", [0.88, 0.87], vals=[0.8, 0.8])])
     assert (out["published"].fit, out["published"].epoch) == (0, 2)
-    assert (out["clean"].fit, out["clean"].epoch, out["clean"].test_accuracy) == (1, 1, 0.88)  # tie: earliest
+    assert (out["clean"].fit, out["clean"].epoch, out["clean"].test["accuracy"]) == (1, 1, 0.88)  # tie: earliest

@@ -223,7 +223,7 @@ def test_a_registered_task_nobody_ran_is_no_column_and_keeps_the_average(tmp_pat
 def test_the_metric_is_a_parameter_of_the_table():
     recs = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]
     for r in recs:
-        r.protocols["published"].test_macro_f1 = 0.7 + r.seed / 100
+        r.protocols["published"].test["macro_f1"] = 0.7 + r.seed / 100
     table = tb.build_table(recs, "published", TASKS, MODELS, metric="macro_f1")
     assert table.rows[0].cells["imdb"].values == pytest.approx([71.0, 72.0]) and table.metric == "macro_f1"
     assert tb.legend(table).startswith("Macro-F1 (%) on test")
