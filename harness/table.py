@@ -316,7 +316,7 @@ def legend(table: Table) -> str:
     """What each number and mark in this table means; only the marks it uses are explained."""
     mains = dict.fromkeys(table.score_of(t).metric for t, _ in table.task_columns) or {table.metric: None}
     # The epoch is picked by each task's main metric; with raw accuracy columns (the TTL tasks) that is accuracy.
-    on = "accuracy" if table.only_accuracy else "each task's main metric"
+    on = "accuracy" if table.only_accuracy else "by each task's main metric"
     picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
               else f"epoch picked on validation {on}, test reported at that epoch")
     text = f"{_what(table, mains)} on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"

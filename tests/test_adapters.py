@@ -118,7 +118,8 @@ def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predicti
     torch.manual_seed(123)  # another head initialisation: the checkpoint's head must replace it
     base = models.load_model(spec, str(tiny_decoder), None, 2, ["NEG", "POS"], tok, RunConfig(), False)
     model = PeftModel.from_pretrained(base, folder)
-    metrics, preds, _, _ = routine.evaluate(model, data.splits["test"], 2, cfg, tok.pad_token_id, CPU)
+    objective = Objective("classification", ("accuracy",))
+    metrics, preds, _, _ = routine.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
     epoch2 = rec.fits[0].epochs[1]
     assert scores.encode_ids(preds) == epoch2.test_predictions
     assert metrics.loss == pytest.approx(epoch2.test.loss, rel=1e-5)
