@@ -88,30 +88,32 @@ def of(log) -> Lines:
     return Lines(log)
 
 
-class _Silent:
+class _Display:
+    """A progress display as a context manager: whatever it shows is closed on the way out."""
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
+    def close(self) -> None:
+        pass
+
+
+class _Silent(_Display):
     def advance(self, n: int) -> None:
         pass
 
 
-class _EpochLines:
+class _EpochLines(_Display):
     """One epoch as REPORTS_PER_EPOCH lines: step, mean loss so far, time, samples/s, ETA of the epoch."""
 
     def __init__(self, write, prefix: str, steps: int):
         self.write, self.prefix, self.steps = write, prefix, steps
         self.every = max(1, steps // REPORTS_PER_EPOCH)
         self.samples, self.t0 = 0, time.perf_counter()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
     def advance(self, samples: int) -> None:
         self.samples += samples
@@ -126,7 +128,7 @@ class _EpochLines:
                    f"ETA {duration(eta(elapsed, step, self.steps - step))})")
 
 
-class _EpochBar:
+class _EpochBar(_Display):
     """One epoch as a tqdm bar: steps done / total, ETA of the epoch, and loss and samples/s after it."""
 
     FORMAT = "{desc}: {percentage:3.0f}%|{bar}| step {n_fmt}/{total_fmt} [{elapsed}, ETA {remaining}{postfix}]"
@@ -137,12 +139,8 @@ class _EpochBar:
         self.bar = tqdm(total=steps, desc=desc, file=stream, bar_format=self.FORMAT, leave=True, dynamic_ncols=True)
         self.steps, self.samples, self.t0, self.last_loss = steps, 0, time.perf_counter(), float("-inf")
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def close(self) -> None:
         self.bar.close()
-        return False
 
     def advance(self, samples: int) -> None:
         self.samples += samples
@@ -158,7 +156,7 @@ class _EpochBar:
         self.bar.set_postfix_str(f"loss {loss:.4f}, {rate:.1f} samples/s", refresh=step == self.steps)
 
 
-class _EvalBar:
+class _EvalBar(_Display):
     """One evaluation pass as a tqdm bar over examples (it goes away when done)."""
 
     def __init__(self, stream, desc: str, examples: int):
@@ -166,12 +164,8 @@ class _EvalBar:
 
         self.bar = tqdm(total=examples, desc=desc, file=stream, unit="ex", leave=False, dynamic_ncols=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def close(self) -> None:
         self.bar.close()
-        return False
 
     def advance(self, n: int) -> None:
         self.bar.update(n)
