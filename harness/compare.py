@@ -15,6 +15,8 @@ One comparison per (variant, precision) that both models have, unless --variant 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import metrics, selection, stats
@@ -32,10 +34,10 @@ def _predictions(record, protocol: str) -> np.ndarray:
 
 def metric_of(name: str) -> stats.Metric:
     """The seed-aware test's view of a metric: accuracy splits into per-example scores (the exact path);
-    the others are scored whole on bootstrap resamples."""
+    the others are scored whole on bootstrap resamples, all resamples of a run at once."""
     if name == "accuracy":
         return stats.ACCURACY
-    return stats.Metric(name, metrics.METRICS[name].fn)
+    return stats.Metric(name, metrics.METRICS[name].fn, batched=functools.partial(metrics.batched, name))
 
 
 def _main_metric(records, protocol: str) -> str:

@@ -105,10 +105,13 @@ def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
 @dataclass(frozen=True)
 class Metric:
     """A score of one run's predictions against gold. per_example, where given, returns per-example
-    scores whose mean is the score (accuracy: 1 right, 0 wrong): the example variance is then exact."""
+    scores whose mean is the score (accuracy: 1 right, 0 wrong): the example variance is then exact.
+    batched, where given, scores each row of (resamples, n) arrays at once (metrics.batched): the same
+    numbers as `score`, so the bootstrap takes seconds less, not another path."""
     name: str
     score: Callable[[np.ndarray, np.ndarray], float]
     per_example: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    batched: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 ACCURACY = Metric("accuracy", lambda pred, gold: float(np.mean(pred == gold)),
@@ -173,17 +176,28 @@ def additive_seed_aware(x_a, x_b) -> dict:
             "var_seeds": var_a / n_a + var_b / n_b, "var_examples": var_ex, "dof": dof, "half": half, "p": p}
 
 
-def bootstrap_example_variance(pred_a, pred_b, gold, score, rounds: int = 1000, seed: int = 0) -> float:
+BOOTSTRAP_BLOCK = 100  # resamples scored at once by a batched metric: bounds the (block, n) index arrays
+
+
+def bootstrap_example_variance(pred_a, pred_b, gold, metric: Metric, rounds: int = 1000, seed: int = 0) -> float:
     """The test-example variance of the difference of seed means for any metric: resample test examples
     (the same indices for every run of both models), net of the run x example interaction, estimated
     per model from the spread of each run's score around the seed mean across resamples."""
     rng = np.random.default_rng(seed)
     examples = len(gold)
-    ma, mb = np.empty((rounds, len(pred_a))), np.empty((rounds, len(pred_b)))
-    for r in range(rounds):
-        idx = rng.integers(0, examples, size=examples)
-        ma[r] = [score(p[idx], gold[idx]) for p in pred_a]
-        mb[r] = [score(p[idx], gold[idx]) for p in pred_b]
+
+    def scores(preds, idx):  # (resamples in idx, runs)
+        if metric.batched is not None:
+            return np.stack([metric.batched(p[idx], gold[idx]) for p in preds], axis=1)
+        return np.array([[metric.score(p[i], gold[i]) for p in preds] for i in idx])
+
+    ma, mb = [], []
+    for start in range(0, rounds, BOOTSTRAP_BLOCK):
+        # One draw per resample, in order: the same resamples whichever way the metric is scored.
+        idx = np.stack([rng.integers(0, examples, size=examples) for _ in range(min(BOOTSTRAP_BLOCK, rounds - start))])
+        ma.append(scores(pred_a, idx))
+        mb.append(scores(pred_b, idx))
+    ma, mb = np.concatenate(ma), np.concatenate(mb)
     total = np.var(ma.mean(axis=1) - mb.mean(axis=1), ddof=1)
     inter = sum(np.var(m - m.mean(axis=1, keepdims=True), axis=0, ddof=1).mean() / (m.shape[1] - 1) for m in (ma, mb))
     return float(max(0.0, total - inter))
@@ -204,7 +218,7 @@ def seed_aware_test(pred_a, pred_b, gold, metric: Metric = ACCURACY, rounds: int
     else:
         sa = np.array([metric.score(p, gold) for p in pred_a])
         sb = np.array([metric.score(p, gold) for p in pred_b])
-        var_ex = bootstrap_example_variance(pred_a, pred_b, gold, metric.score, rounds, seed)
+        var_ex = bootstrap_example_variance(pred_a, pred_b, gold, metric, rounds, seed)
         diff, var_a, var_b = sa.mean() - sb.mean(), sa.var(ddof=1), sb.var(ddof=1)
         dof, half, p = _t_test(diff, var_a, len(sa), var_b, len(sb), var_ex, len(gold) - 1)
         r = {"mean_a": sa.mean(), "mean_b": sb.mean(), "difference": diff, "var_seeds": var_a / len(sa) +
