@@ -12,6 +12,7 @@ lever gave how much.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -60,11 +61,20 @@ def run_harness(args, seed: int, env: dict, workdir: Path, extra: list[str], tag
     rec = json.loads(next(results.rglob(f"seed{seed}.json")).read_text())
     pub, clean = rec["protocols"]["published"], rec["protocols"]["clean"]
     busy = rec["timings"]["train_s"] + rec["timings"]["eval_s"]
-    return {"accuracy_published": 100 * pub["test"]["accuracy"],
-            "accuracy_clean": 100 * clean["test"]["accuracy"] if clean else None, "wall_s": wall,
+    # Every epoch's test predictions, hashed: two harness versions that agree here trained bit for bit alike.
+    predictions = "|".join(e["test_predictions"] for f in rec["fits"] for e in f["epochs"])
+    return {"accuracy_published": 100 * _test_accuracy(pub),
+            "accuracy_clean": 100 * _test_accuracy(clean) if clean else None, "wall_s": wall,
+            "test_predictions_sha256": hashlib.sha256(predictions.encode()).hexdigest(),
             "train_eval_s": busy, "real_tokens_per_s": rec["tokens"]["train_real"] / busy,
             "padding_efficiency": rec["tokens"]["padding_efficiency"],
             "peak_rss_mb": rec["peak_memory"]["bytes"] / 2**20, "tokenization_cache_hit": rec["data_cache"]["hit"]}
+
+
+def _test_accuracy(result: dict) -> float:
+    """A protocol result's test accuracy: schema 3 holds a mapping of metrics, schema 2 (the harness before
+    issue 13, for A/B runs against an older checkout) a field."""
+    return result["test"]["accuracy"] if "test" in result else result["test_accuracy"]
 
 
 def _fmt(v, spec=".2f"):
@@ -107,13 +117,13 @@ def main(argv=None) -> int:
     for r in rows:
         r["wall_ratio_vs_seed"] = r["wall_s"] / seed_walls[r["seed"]] if r["seed"] in seed_walls else None
     header = (f"{'seed':<5} {'side':<44} {'acc pub':>8} {'acc clean':>9} {'wall s':>8} {'ratio':>6} "
-              f"{'real tok/s':>10} {'pad eff':>7} {'peak MB':>8}")
+              f"{'real tok/s':>10} {'pad eff':>7} {'peak MB':>8}  predictions")
     print(f"task {args.task}, model {args.model}, epochs {args.epochs}, limit {args.limit or 'full'}")
     print(header)
     for r in rows:
         print(f"{r['seed']:<5} {r['side']:<44} {_fmt(r['accuracy_published']):>8} {_fmt(r['accuracy_clean']):>9} "
               f"{r['wall_s']:8.1f} {_fmt(r['wall_ratio_vs_seed']):>6} {r['real_tokens_per_s']:10.0f} "
-              f"{r['padding_efficiency']:7.3f} {r['peak_rss_mb']:8.0f}")
+              f"{r['padding_efficiency']:7.3f} {r['peak_rss_mb']:8.0f}  {r.get('test_predictions_sha256', '')[:12]}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1) + "\n")
