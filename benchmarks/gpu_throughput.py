@@ -41,7 +41,7 @@ from harness.config import SEED_RECIPE, RunConfig  # noqa: E402
 from harness.metrics import DEFAULT_METRICS  # noqa: E402
 from harness.objective import Objective  # noqa: E402
 from harness.registry import load_tasks  # noqa: E402
-from harness.routine import train_fit  # noqa: E402
+from harness.training import train_fit  # noqa: E402
 
 CLASSIFY = Objective("classification", DEFAULT_METRICS["classification"])
 from harness.splits import EncodedSplit  # noqa: E402

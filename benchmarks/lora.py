@@ -103,7 +103,7 @@ def one_setting(name: str, steps: int, tiny: bool, threads: int) -> dict:
     from harness import adapters
     from harness.config import RunConfig
     from harness.objective import Objective
-    from harness.routine import train_fit
+    from harness.training import train_fit
 
     lengths, source = assin2_lengths()
     rng = np.random.default_rng(0)

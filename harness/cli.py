@@ -1,5 +1,6 @@
-"""The `harness` command line. Heavy libraries (torch, transformers, datasets) are imported only
-inside the commands that need them, so `harness --help` and `harness list` stay quick."""
+"""The `harness` command line: list, run, sweep, demo, prefetch, export; the commands that show records (table,
+compare, plot, report) are in harness/cli_results.py. Heavy libraries (torch, transformers, datasets) are
+imported only inside the commands that need them, so `harness --help` and `harness list` stay quick."""
 from __future__ import annotations
 
 import argparse
@@ -9,16 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+from .cli_results import cmd_compare, cmd_plot, cmd_report, cmd_table, results_dir
 from .config import RunConfig, check_limit, parse_seeds, run_config_from
 from .errors import RunFailed, UserError
 from .parser import build_parser
 from .scores import DEFAULT_PROTOCOL
-
-RESULTS_ENV = "HARNESS_RESULTS"
-
-
-def _results_dir(args) -> Path:
-    return Path(args.results or os.environ.get(RESULTS_ENV) or "results")
 
 
 def _settings(args) -> dict:
@@ -51,7 +47,7 @@ def cmd_list(args, argv) -> int:
 
 
 def _pin(revision: str | None) -> str:
-    from .registry import is_commit
+    from .registry_parse import is_commit
 
     if is_commit(revision):
         return f"@ {revision[:12]} (pinned)"
@@ -71,7 +67,7 @@ def cmd_run(args, argv) -> int:
     check_limit(args.limit)
     if args.processes is not None and args.processes < 1:
         raise UserError(f"--processes must be at least 1, got {args.processes}")
-    results = _results_dir(args)
+    results = results_dir(args)
     check_writable(results)
     seeds = _seeds_to_run(task, model, cfg, seeds, args, results)
     if not seeds:
@@ -114,7 +110,7 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
     from . import distributed
     from .metrics import shown
     from .provenance import command_line
-    from .record import failure_record
+    from .record_build import failure_record
     from .routine import run_cell
     from .store import checkpoint_dir, variant_of
 
@@ -169,126 +165,12 @@ def _launch_data_parallel(processes: int, argv: list[str], seeds: list[int]) -> 
     return subprocess.run(launch_command(processes, argv)).returncode
 
 
-def _complete_records(results: Path, variant: str | None):
-    """Complete records (warnings for unreadable and failed ones) and the variants to show."""
-    from .store import scan
-
-    if not results.is_dir():
-        raise UserError(f"no results folder '{results}': run `harness run` first or pass --results DIR")
-    records, warnings = scan(results)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    for r in records:
-        if r.status != "complete":
-            print(f"warning: failed run not tabulated: {r.task.name}/{r.model.name} seed {r.seed} "
-                  f"({r.variant}): {r.failure}", file=sys.stderr)
-    records = [r for r in records if r.status == "complete"]
-    variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
-    if variant:
-        if variant not in variants:
-            raise UserError(f"no records of variant '{variant}' (found: {', '.join(variants) or 'none'})")
-        variants = [variant]
-    if not variants:
-        raise UserError(f"no complete records under '{results}': run `harness run` first")
-    return records, variants
-
-
-def _table_axes(group: str | None = None, records: list | None = None, variants: list | None = None,
-                suite: str | None = None, metric: str | None = None, normalized: bool = False):
-    """Columns (the suite's tasks that records have; default suite ttl), the rows of the model group (default
-    ttl: the TeenyTinyLlama table's), the published numbers in each column's units, what each column shows
-    (its task's main metric, or `metric`, raw or normalized: suites.table_columns); and the records and
-    variants left for those rows and columns."""
-    from .registry import DEFAULT_GROUP, load_models, load_tasks, table_models
-    from .suites import DEFAULT_SUITE, table_columns
-
-    tasks, models = load_tasks(), load_models()
-    group = group or DEFAULT_GROUP
-    rows, left_out = table_models(models, group)
-    records = [r for r in records or [] if r.model.name not in left_out]
-    # A registered task no record has is no column: a task added to the registry does not take the
-    # Average away from every row that has the others.
-    cols = table_columns(tasks, suite or DEFAULT_SUITE, metric, normalized,
-                         ran={r.task.name for r in records} if records else None)
-    shown = {t for t, _ in cols.tasks}
-    records = [r for r in records if r.task.name in shown]
-    variants = [v for v in variants or [] if any(r.variant == v for r in records)]
-    return cols.tasks, rows, cols.published, records, variants, cols.scoring
-
-
-def _rows_of_group(args, records: list, variants: list):
-    """_table_axes for commands that show records: refuses a group none of whose models have records."""
-    group = getattr(args, "group", None)
-    tasks, rows, published, records, variants, scoring = _table_axes(
-        group, records, variants, getattr(args, "suite", None), getattr(args, "metric", None),
-        bool(getattr(args, "normalized", False)))
-    if not variants:
-        raise UserError(f"no complete records for the models of group '{group or 'ttl'}': try --group all")
-    return tasks, rows, published, records, variants, scoring
-
-
-def cmd_table(args, argv) -> int:
-    from . import results as results_api
-    from . import table_files
-    from .files import write_atomic
-
-    results = _results_dir(args)
-    records, variants = _complete_records(results, args.variant)
-    if getattr(args, "cost", False):  # the sweep's closing table passes no --cost
-        return _cost_table(args, results, [r for r in records if r.variant in variants])
-    tasks, rows, published, records, variants, scoring = _rows_of_group(args, records, variants)
-    text = results_api.table(results_api.frame(records), args.protocol, args.format, variants, tasks, rows, published,
-                             scoring)
-    if args.format == "markdown":
-        text += f"\n{table_files.footer(records, args.variant)}\n"
-    out = Path(args.output) if args.output else table_files.default_path(results, args.protocol, args.variant,
-                                                                          args.format)
-    sys.stdout.write(text)
-    try:
-        write_atomic(out, text)
-        if not args.output:
-            table_files.remember(results, out, args.protocol, args.variant, args.format, records)
-    except OSError as exc:
-        raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
-    print(f"(written to {out})", file=sys.stderr)
-    for w in table_files.stale(results, records):
-        print(f"warning: {w}", file=sys.stderr)
-    return 0
-
-
-def _cost_table(args, results: Path, records) -> int:
-    from . import cost
-    from .files import write_atomic
-
-    text = cost.render(cost.cost_rows(records), args.format)
-    out = Path(args.output) if args.output else results / f"table-cost.{cost.EXTENSIONS[args.format]}"
-    sys.stdout.write(text)
-    try:
-        write_atomic(out, text)
-    except OSError as exc:
-        raise UserError(f"cannot write the table to '{out}': {exc.strerror}") from None
-    print(f"(written to {out})", file=sys.stderr)
-    return 0
-
-
-def cmd_compare(args, argv) -> int:
-    from .compare import compare_models
-    from .store import scan
-
-    results = _results_dir(args)
-    records, warnings = scan(results) if results.is_dir() else ([], [])
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(compare_models(records, args.task, args.models[0], args.models[1], args.protocol, args.variant,
-                         args.metric))
-    return 0
-
-
 def cmd_sweep(args, argv) -> int:
     from . import sweep as sw
+    from . import sweep_executors as ex
     from .registry import load_models, load_tasks
 
-    results = _results_dir(args)
+    results = results_dir(args)
     models, tasks = load_models(), load_tasks()
     plan = sw.resolve(args, _settings(args), tasks, models, results)
     todo = plan.todo
@@ -300,7 +182,7 @@ def cmd_sweep(args, argv) -> int:
             print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
         if plan.executor != "local" and todo:
             print("each job runs:")
-            for line in sw.slurm_command_preview(todo, plan.spec, results):
+            for line in ex.slurm_command_preview(todo, plan.spec, results):
                 print(f"  {line}")
         return 0
 
@@ -310,10 +192,10 @@ def cmd_sweep(args, argv) -> int:
         outcomes = []
     elif plan.executor == "local":
         jobs = sw.jobs_for(plan.jobs, todo, models, plan.mirror, plan.cfg)
-        outcomes = sw.run_local(todo, plan.spec, results, jobs, log_dir, report)
+        outcomes = ex.run_local(todo, plan.spec, results, jobs, log_dir, report)
     else:
-        executor = sw.make_submitit_executor(plan.executor, log_dir, plan.slurm)
-        outcomes = sw.run_submitit(todo, plan.spec, results, executor, report)
+        executor = ex.make_submitit_executor(plan.executor, log_dir, plan.slurm)
+        outcomes = ex.run_submitit(todo, plan.spec, results, executor, report)
     failed = [o for o in outcomes if not o.ok]
     if failed:
         print(f"sweep: {len(failed)} of {len(outcomes)} cells failed:", file=sys.stderr)
@@ -324,43 +206,6 @@ def cmd_sweep(args, argv) -> int:
         cmd_table(argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
                                      variant=plan.variant, output=None, group="all", suite=suite), argv)
     return 1 if failed else 0
-
-
-def cmd_plot(args, argv) -> int:
-    from . import mixing
-    from .plot import plot_table
-    from .results import frame
-    from .table import build_table
-
-    results = _results_dir(args)
-    records, variants = _complete_records(results, args.variant)
-    task_cols, model_rows, published, records, variants, scoring = _rows_of_group(args, records, variants)
-    variant = variants[0]
-    records = [r for r in records if r.variant == variant]
-    mixing.check(frame(records))
-    table = build_table(records, args.protocol, task_cols, model_rows, variant, metric=args.metric or "accuracy",
-                        scoring=scoring)
-    suffix = "" if args.metric in (None, "accuracy") else f"-{args.metric}"
-    out = Path(args.output) if args.output else results / f"plot-{args.protocol}-{variant}{suffix}.png"
-    print(plot_table(table, published, out))  # published: each column's own metric's figures (suites.py)
-    return 0
-
-
-def cmd_report(args, argv) -> int:
-    from .files import write_atomic
-    from .report import render_report
-
-    results = _results_dir(args)
-    records, variants = _complete_records(results, None)
-    task_cols, model_rows, published, records, _, _ = _rows_of_group(args, records, variants)
-    out = Path(args.output) if args.output else results / "report.html"
-    html = render_report(records, task_cols, model_rows, published, results)
-    try:
-        write_atomic(out, html)
-    except OSError as exc:
-        raise UserError(f"cannot write the report to '{out}': {exc.strerror}") from None
-    print(out)
-    return 0
 
 
 def cmd_demo(args, argv) -> int:
@@ -381,7 +226,7 @@ def cmd_prefetch(args, argv) -> int:
 def cmd_export(args, argv) -> int:
     from .export_command import run
 
-    return run(args, _results_dir(args))
+    return run(args, results_dir(args))
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,

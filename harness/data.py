@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_atomic
-from .registry import TaskSpec
+from .specs import TaskSpec
 from .splits import LIMIT_SEED, EncodedSplit, RawSplit, apply_limit, carve_validation, load_raw
 
 CACHE_ENV = "HARNESS_CACHE"

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import metrics, stats
 from .redact import scrub
-from .registry import is_commit
+from .registry_parse import is_commit
 from .results import KEYS, PROVENANCE, VALUES, protocol_metrics, provenance_of, trivial_baselines
 
 # harness name -> hub metric id (the `evaluate` library's names)

@@ -10,7 +10,7 @@ from . import tokens
 from .config import RunConfig
 from .errors import UserError, short
 from .hub import MIRROR_ENV, mirror_entry
-from .registry import ModelSpec
+from .specs import ModelSpec
 
 
 def model_location(spec: ModelSpec, mirror: str | None) -> tuple[str, str | None]:

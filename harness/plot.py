@@ -73,40 +73,7 @@ def tasks_figure(table: Table, published: dict):
                              sharey=True, squeeze=False, layout="constrained")
     handles = {}
     for ax, (task, display) in zip(axes.flat, columns, strict=False):  # spare panels hidden below
-        xs = []
-        for i, row in enumerate(rows):
-            cell = row.cells.get(task)
-            if cell is not None:
-                if cell.n >= 2 and cell.half is not None:
-                    h = ax.errorbar(cell.mean, i, xerr=cell.half, fmt="o", color=OURS, ms=6, capsize=3, lw=1.4,
-                                    zorder=3)
-                    handles.setdefault("interval", (h, f"ours: mean ± {INTERVAL} (n ≥ 2)"))
-                    xs += [cell.mean - cell.half, cell.mean + cell.half]
-                else:
-                    (h,) = ax.plot([cell.mean], [i], "o", color=OURS, ms=6, mfc="white", mew=1.6, zorder=3)
-                    handles.setdefault("single", (h, "ours: one seed (no interval)"))
-                    xs.append(cell.mean)
-                ax.annotate(f"{cell.mean:.1f}", (cell.mean, i), xytext=(0, 5), textcoords="offset points",
-                            ha="center", va="bottom", fontsize=7, color="#374151")
-            ref = published.get(task, {}).get(row.model)
-            if ref is not None:
-                # Larger and hollow, under our dot: where the two coincide the dot shows inside the diamond.
-                (h,) = ax.plot([ref], [i], "D", ms=9, mfc="none", mec=PUBLISHED, mew=1.3, ls="none", zorder=2)
-                handles.setdefault("published", (h, "published"))
-                xs.append(ref)
-        low, high = min(xs), max(xs)
-        pad = max(1.0, 0.12 * (high - low))
-        # Room around the data, within 0-100 where that does not cut a whisker off.
-        ax.set_xlim(min(low, max(0.0, low - pad)), max(high, min(100.0, high + pad)))
-        if len(table.scales) > 1:  # the columns hold different metrics: each panel names its own
-            display = f"{display} ({mt.METRICS[table.score_of(task).metric].display})"
-        ax.set_title(plain(display, 24), fontsize=10)
-        ax.grid(axis="x", color="#e5e7eb", lw=0.8)
-        ax.set_axisbelow(True)
-        ax.tick_params(labelsize=8)
-        ax.tick_params(axis="y", length=0)
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
+        _draw_panel(ax, table, task, display, rows, published, handles)
     for ax in list(axes.flat)[len(columns):]:
         ax.set_visible(False)
     axes[0][0].set_ylim(len(rows) - 0.4, -0.6)  # first row on top; shared by every panel
@@ -120,6 +87,45 @@ def tasks_figure(table: Table, published: dict):
     title = f"Test {what} per task · protocol {table.protocol} · variant {table.variant}"
     fig.suptitle(plain(title, int(width * 11)), fontsize=11)  # about 11 characters an inch at 11 pt
     return fig
+
+
+def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published: dict, handles: dict) -> None:
+    """One task's panel: per row, our dot (with its interval where there is one) and the published diamond.
+    handles: legend entries, filled in as the kinds of mark first appear."""
+    xs = []
+    for i, row in enumerate(rows):
+        cell = row.cells.get(task)
+        if cell is not None:
+            if cell.n >= 2 and cell.half is not None:
+                h = ax.errorbar(cell.mean, i, xerr=cell.half, fmt="o", color=OURS, ms=6, capsize=3, lw=1.4,
+                                zorder=3)
+                handles.setdefault("interval", (h, f"ours: mean ± {INTERVAL} (n ≥ 2)"))
+                xs += [cell.mean - cell.half, cell.mean + cell.half]
+            else:
+                (h,) = ax.plot([cell.mean], [i], "o", color=OURS, ms=6, mfc="white", mew=1.6, zorder=3)
+                handles.setdefault("single", (h, "ours: one seed (no interval)"))
+                xs.append(cell.mean)
+            ax.annotate(f"{cell.mean:.1f}", (cell.mean, i), xytext=(0, 5), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7, color="#374151")
+        ref = published.get(task, {}).get(row.model)
+        if ref is not None:
+            # Larger and hollow, under our dot: where the two coincide the dot shows inside the diamond.
+            (h,) = ax.plot([ref], [i], "D", ms=9, mfc="none", mec=PUBLISHED, mew=1.3, ls="none", zorder=2)
+            handles.setdefault("published", (h, "published"))
+            xs.append(ref)
+    low, high = min(xs), max(xs)
+    pad = max(1.0, 0.12 * (high - low))
+    # Room around the data, within 0-100 where that does not cut a whisker off.
+    ax.set_xlim(min(low, max(0.0, low - pad)), max(high, min(100.0, high + pad)))
+    if len(table.scales) > 1:  # the columns hold different metrics: each panel names its own
+        display = f"{display} ({mt.METRICS[table.score_of(task).metric].display})"
+    ax.set_title(plain(display, 24), fontsize=10)
+    ax.grid(axis="x", color="#e5e7eb", lw=0.8)
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=8)
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
 
 
 def curves_figure(records, metrics=None):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import mirror_lock
 from .errors import UserError
-from .registry import ModelSpec, TaskSpec, load_models, load_tasks, resolve_model, resolve_task
+from .registry import load_models, load_tasks, resolve_model, resolve_task
+from .specs import ModelSpec, TaskSpec
 
 PARQUET_BRANCH = "refs/convert/parquet"
 # What a model needs besides its weights: config, tokenizer and vocabulary files, in the repo's top folder.

@@ -87,7 +87,7 @@ def model_provenance(spec, where: str, commit: str | None) -> dict:
     """What identifies the weights of a run: the registry's revision, the hub commit that was loaded
     (config._commit_hash), the package and its version for package models, and the weight files' fingerprint."""
     from .fingerprint import weights_fingerprint
-    from .registry import is_commit
+    from .registry_parse import is_commit
 
     package = version = None
     if spec.package:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__, plot
+from . import __version__, plot, table_text
 from . import table as tb
 from .store import record_path
 
@@ -130,7 +130,7 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
         figure = Markup(plot.to_svg(plot.tasks_figure(table, comparable)))
         caption = plot.tasks_caption(table, comparable)
     return View(protocol=table.protocol, metric=table.metric, metric_label=tb.METRICS[table.metric], rows=rows,
-                legend=inline_markdown(tb.legend(table)), published_rows=tb.published_rows(table, comparable),
+                legend=inline_markdown(table_text.legend(table)), published_rows=tb.published_rows(table, comparable),
                 figure=figure, caption=caption)
 
 

@@ -177,7 +177,7 @@ def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants:
     given: (name, display) pairs). Raises UserError where
     records of one cell differ in task definition, data, model weights or precision (harness/mixing.py)."""
     from . import mixing
-    from .table import render_scores
+    from .table_text import render_scores
 
     mixing.check(df, mixing.WITHIN_A_PRECISION)
     if tasks is None or models is None or published is None:

@@ -11,7 +11,7 @@ import numpy as np
 from . import embedded, hub_check, mirror_lock
 from .errors import UserError, short
 from .hub import MIRROR_ENV, mirror_entry, mirror_root
-from .registry import TaskSpec
+from .specs import TaskSpec
 
 
 @dataclass

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import write_atomic
-from .record import RunRecord, from_dict, to_json
+from .record import RunRecord
+from .record_json import from_dict, to_json
 
 MAX_VARIANT_CHARS = 80  # longer slugs are cut and suffixed with a hash, to stay a sane folder name
 
@@ -97,7 +98,7 @@ def record_files(results: Path) -> list[Path]:
 
 def scan(results: Path) -> tuple[list[RunRecord], list[str]]:
     """Every record under results/, and a warning per file that is not a valid record (foreign, truncated,
-    or written by a newer harness); version 1 records are migrated as they are read (record.migrate_v1)."""
+    or written by a newer harness); version 1 records are migrated as they are read (record_json.migrate_v1)."""
     records, warnings = [], []
     for path in record_files(results):
         try:

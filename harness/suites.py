@@ -1,4 +1,4 @@
-"""Which tasks a table shows and what each column holds: a suite of tasks (registry.SUITES, or "all"),
+"""Which tasks a table shows and what each column holds: a suite of tasks (specs.SUITES, or "all"),
 each task's main metric unless one metric is asked for, raw or normalized. Pure functions over the
 registry's TaskSpecs; table.py turns the result into the table."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from . import metrics
 from .errors import UserError
-from .registry import ALL_SUITES, SUITES, TaskSpec
+from .specs import ALL_SUITES, SUITES, TaskSpec
 from .table import ColumnScore
 
 DEFAULT_SUITE = "ttl"

@@ -7,7 +7,7 @@ model stays as published) and, for decoders, never EOS, which ends every text.
 from __future__ import annotations
 
 from .errors import UserError
-from .registry import ModelSpec
+from .specs import ModelSpec
 
 
 def apply_pad_token(spec: ModelSpec, tokenizer) -> None:

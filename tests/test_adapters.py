@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from tiny_models import ARCHS, tiny_config
 
-from harness import adapters, models, pooled_layer, routine, scores
+from harness import adapters, models, pooled_layer, routine, scores, training
 from harness import data as data_mod
 from harness.config import RunConfig
 from harness.errors import UserError
@@ -80,7 +80,7 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     base = models.load_model(spec, str(folder), None, 2, ["NEG", "POS"], tok, cfg, False)
     model, info = adapters.prepare(base, cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    routine.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
+    training.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
                       objective=Objective("classification", ("accuracy", "macro_f1")),
                       cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
                       train_set="train", validation_source=None, checkpoint_dir=None, log=lambda m: None)
@@ -119,7 +119,7 @@ def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predicti
     base = models.load_model(spec, str(tiny_decoder), None, 2, ["NEG", "POS"], tok, RunConfig(), False)
     model = PeftModel.from_pretrained(base, folder)
     objective = Objective("classification", ("accuracy",))
-    metrics, preds, _, _ = routine.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
+    metrics, preds, _, _ = training.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
     epoch2 = rec.fits[0].epochs[1]
     assert scores.encode_ids(preds) == epoch2.test_predictions
     assert metrics.loss == pytest.approx(epoch2.test.loss, rel=1e-5)

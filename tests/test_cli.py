@@ -38,6 +38,7 @@ def test_list_shows_tasks_models_and_hub_ids():
         assert text in out.stdout
 
 
+@pytest.mark.slow  # end to end: two trainings in subprocesses, then three tables
 def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_encoder):
     results = toy_env["results"]
     for model in (tiny_decoder, tiny_encoder):
@@ -68,6 +69,7 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
     assert published.returncode == 0 and row in published.stdout
 
 
+@pytest.mark.slow  # end to end: a training on the real data in a subprocess
 def test_real_assin2_through_the_cli(assin2_mirror, tiny_encoder, tmp_path):
     results = tmp_path / "results"
     out = harness("run", "--task", "assin2", "--model", tiny_encoder, "--mirror", assin2_mirror, "--limit", 200,

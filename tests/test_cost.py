@@ -10,7 +10,7 @@ from harness import cost, routine
 from harness.cli import main
 from harness.config import RunConfig
 from harness.errors import UserError
-from harness.record import from_dict
+from harness.record_json import from_dict
 from harness.registry import load_tasks, local_model
 from harness.store import read_record
 

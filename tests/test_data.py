@@ -3,7 +3,8 @@ import pytest
 
 from harness import data, splits
 from harness.errors import UserError
-from harness.registry import load_tasks, parse_task
+from harness.registry import load_tasks
+from harness.registry_parse import parse_task
 
 
 def example(split, i):

@@ -74,6 +74,7 @@ def test_eight_concurrent_runs_give_eight_intact_records_and_an_intact_cache(toy
     assert entries
 
 
+@pytest.mark.slow  # end to end: a training in a subprocess
 def test_no_secret_reaches_a_record(toy_env, tiny_encoder):
     secret = "hf_SECRETtoken1234567890"
     proc = _start_run(toy_env, tiny_encoder, toy_env["results"], extra=["--epochs", "1", "--limit", "16"],

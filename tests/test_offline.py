@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import embedded, hub_check, mirror_lock, prefetch, sweep
+from harness import embedded, hub_check, mirror_lock, prefetch, sweep_executors
 from harness.cli import main
 from harness.errors import UserError
 from harness.registry import load_models, load_tasks
@@ -98,9 +98,9 @@ def test_sweep_failure_summary_keeps_the_whole_error_line(tmp_path):
     error = "harness: error: the Hugging Face hub (x) is unreachable " + "x" * 300 + " " + " ".join(ADVICE)
     log = tmp_path / "cell.log"
     log.write_text("some progress\n" + error + "\n")
-    assert sweep._last_line(log) == error
+    assert sweep_executors._last_line(log) == error
     log.write_text("Traceback ...\n" + "y" * 5000 + "\n")  # a foreign line is still cut to a summary's size
-    assert len(sweep._last_line(log)) <= 300
+    assert len(sweep_executors._last_line(log)) <= 300
 
 
 # ------------------------------------------------------------------ the lock
@@ -288,7 +288,7 @@ def test_a_run_reads_the_parquet_branch_layout_prefetch_writes(tmp_path):
     import pyarrow.parquet as pq
     from conftest import toy_rows
 
-    from harness.registry import parse_task
+    from harness.registry_parse import parse_task
     from harness.splits import load_raw
 
     for split, n in (("train", 30), ("validation", 10), ("test", 12)):

@@ -7,7 +7,8 @@ import pytest
 from harness import progress, routine
 from harness.config import RunConfig
 from harness.registry import load_tasks, local_model
-from harness.sweep import GridCell, Outcome, _progress
+from harness.sweep import GridCell, Outcome
+from harness.sweep_executors import _progress
 
 
 class Terminal(io.StringIO):

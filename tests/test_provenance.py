@@ -15,8 +15,11 @@ from harness import fingerprint, results, store
 from harness.cli import main
 from harness.errors import UserError
 from harness.provenance import model_provenance
-from harness.record import SCHEMA_VERSION, UNKNOWN, from_dict, migrate_v1
-from harness.registry import ModelSpec, load_models, parse_model, parse_task
+from harness.record import SCHEMA_VERSION, UNKNOWN
+from harness.record_json import from_dict, migrate_v1
+from harness.registry import load_models
+from harness.registry_parse import parse_model, parse_task
+from harness.specs import ModelSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness import scores
 from harness import table as tb
+from harness import table_text as tt
 from harness.cli import main
 from harness.record import (
     SCHEMA_VERSION,
@@ -171,7 +172,7 @@ def test_a_detail_view_holds_every_seed_settings_cost_and_provenance(toy_sweep, 
 def test_the_legend_and_published_comparison_come_from_the_table(toy_sweep, toy_html):
     html = toy_html.read_text(encoding="utf-8")
     table = tb.build_table(toy_sweep, "clean", TASKS, MODELS, metric="macro_f1")
-    legend = tb.legend(table)
+    legend = tt.legend(table)
     assert legend.startswith("Macro-F1 (%) on test, protocol *clean*")
     assert "Macro-F1 (%) on test, protocol <em>clean</em>" in html
     rows = tb.published_rows(tb.build_table(toy_sweep, "published", TASKS, MODELS), PUBLISHED)
@@ -341,7 +342,7 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     page = parse(html)
     records = [read_record(p) for p in sorted(results.rglob("seed*.json"))]
     assert len(records) == 12
-    from harness.cli import _table_axes
+    from harness.cli_results import _table_axes
 
     tasks, models, published, _, _, _ = _table_axes(records=records)
     assert ("toy", "Toy") in tasks

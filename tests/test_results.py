@@ -6,7 +6,7 @@ from records import make_record, with_provenance
 
 from harness import results, store
 from harness.cli import main
-from harness.record import failure_record
+from harness.record_build import failure_record
 from harness.scores import DEFAULT_PROTOCOL
 
 

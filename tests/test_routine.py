@@ -3,7 +3,7 @@ import pytest
 import torch
 from tiny_models import make_encoder
 
-from harness import batches, routine
+from harness import batches, routine, training
 from harness.config import RunConfig
 from harness.errors import RunFailed, UserError
 from harness.objective import Objective
@@ -73,11 +73,11 @@ def test_other_errors_are_not_swallowed_as_oom():
 
 def test_precision_is_resolved_as_the_record_says():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert routine.resolved_precision(RunConfig(), cpu) == "fp32"
-    assert routine.resolved_precision(RunConfig(), cuda) == "bf16"
-    assert routine.resolved_precision(RunConfig(precision="fp32"), cuda) == "fp32"
-    assert routine.resolved_precision(RunConfig(precision="bf16"), cpu) == "bf16"
-    with routine.autocast(RunConfig(precision="bf16"), cpu):
+    assert training.resolved_precision(RunConfig(), cpu) == "fp32"
+    assert training.resolved_precision(RunConfig(), cuda) == "bf16"
+    assert training.resolved_precision(RunConfig(precision="fp32"), cuda) == "fp32"
+    assert training.resolved_precision(RunConfig(precision="bf16"), cpu) == "bf16"
+    with training.autocast(RunConfig(precision="bf16"), cpu):
         assert torch.is_autocast_enabled("cpu")
 
 
@@ -94,7 +94,7 @@ def _one_step(cfg, seed=0):
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(5, 50, size=n) for n in rng.integers(3, 20, size=16)]
     train = _split(seqs, rng.integers(0, 2, size=16))
-    routine.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
+    training.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
                       objective=Objective("classification", ("accuracy",)),
                       cfg=cfg, seed=seed, pad_id=0, device=torch.device("cpu"), label="t", train_set="train",
                       validation_source=None, checkpoint_dir=None, log=lambda m: None)
@@ -137,8 +137,8 @@ def test_optimizer_and_schedule_match_the_trainer_of_the_seed_recipe(tmp_path, t
                              num_train_epochs=3, weight_decay=0.01, adam_epsilon=1e-8, report_to=[], use_cpu=True)
     trainer = Trainer(model=model, args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=total)
-    ours = routine.build_optimizer(model, cfg)
-    schedule = routine.linear_schedule(ours, total, int(cfg.warmup_ratio * total))
+    ours = training.build_optimizer(model, cfg)
+    schedule = training.linear_schedule(ours, total, int(cfg.warmup_ratio * total))
     names = {id(p): n for n, p in model.named_parameters()}
 
     def decayed(optimizer):
@@ -230,6 +230,7 @@ def test_decoder_without_pad_token_is_refused(toy_env, tmp_path):
                          mirror=str(toy_env["mirror"]), log=lambda m: None)
 
 
+@pytest.mark.slow  # three processes: one run alone, one on two gloo ranks
 def test_data_parallel_on_two_cpu_processes_matches_one_process(toy_env, tiny_decoder, tmp_path):
     """torchrun with 2 gloo processes trains the same cell, same schema, same numbers (Llama has no dropout)."""
     import json

@@ -9,7 +9,8 @@ from harness.capacity import Footprint, cell_bytes, cells_for, footprint
 from harness.cli import main
 from harness.config import RunConfig
 from harness.registry import local_name
-from harness.sweep import SweepSpec, cell_argv, plan, slurm_command_preview
+from harness.sweep import SweepSpec, cell_argv, plan
+from harness.sweep_executors import slurm_command_preview
 
 
 @pytest.mark.slow
@@ -68,7 +69,7 @@ def test_slurm_job_command_lines(tmp_path):
 
 
 def test_slurm_executor_parameters(tmp_path):
-    from harness.sweep import slurm_parameters
+    from harness.sweep_executors import slurm_parameters
 
     params = slurm_parameters({"partition": "gpu", "gpus": 2, "time_min": 30, "mem": "16G"})
     assert params == {"timeout_min": 30, "slurm_mem": "16G", "gpus_per_node": 2, "cpus_per_task": 8,

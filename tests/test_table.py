@@ -4,6 +4,7 @@ import pytest
 from records import make_record
 
 from harness import table as tb
+from harness import table_text as tt
 from harness.cli import main
 from harness.store import write_record
 
@@ -22,14 +23,14 @@ def test_golden_markdown_single_seed():
                make_record("imdb", "small", 42, 92.0), make_record("assin2", "small", 42, 89.5),
                make_record("imdb", "extra", 42, 50.0, display="Extra")]
     table = tb.build_table(records, "published", TASKS, MODELS)
-    assert tb.to_markdown(table) == (
+    assert tt.to_markdown(table) == (
         "| Models | IMDB | Assin2 | Average |\n"
         "|--------|------|--------|---------|\n"
         "| Big | 93.00 † | 88.00 | 90.50 |\n"
         "| Small | 92.00 | 89.50 † | 90.75 † |\n"
         "| Extra | 50.00 | – | – |"
     )
-    legend = tb.legend(table)
+    legend = tt.legend(table)
     assert "†: the highest in its column, untested" in legend and "Bold" not in legend
 
 
@@ -45,9 +46,9 @@ def test_several_seeds_bold_only_when_significant():
     big = table.rows[0]
     assert big.cells["imdb"].n == 3 and round(big.cells["imdb"].half, 3) == 0.497  # t(.975,2)*0.2/sqrt(3)
     assert big.average.n == 3 and abs(big.average.mean - 90.5) < 1e-9
-    md = tb.to_markdown(table)
+    md = tt.to_markdown(table)
     assert "**93.00 ± 0.50 (n=3)**" in md and "*88.07 ± 1.27 (n=3)* ≈" in md  # sd 0.513 by hand
-    legend = tb.legend(table)
+    legend = tt.legend(table)
     assert "**Bold**" in legend and "two-sided Welch" in legend and "†" not in legend
 
 
@@ -66,7 +67,7 @@ def test_average_with_mixed_seed_sets_ranks_and_tests_the_values_it_shows():
     for avg in (x.average, y.average):  # the interval holds the mean it is printed with, and the values
         assert avg.mean - avg.half <= min(avg.values) <= max(avg.values) <= avg.mean + avg.half
     assert table.marks.get(("y", "average")) == "best" and ("x", "average") not in table.marks
-    md = tb.to_markdown(table)
+    md = tt.to_markdown(table)
     assert "| X | *83.00 ± 12.91 (n=3)* ≈ | **90.00 ± 0.00 (n=2)** | 85.00 ± 0.00 (n=2) |" in md
     assert "**86.25 ± 0.12 (n=3)**" in md
 
@@ -76,8 +77,8 @@ def test_a_one_seed_runner_up_leaves_the_best_untested():
     recs = _records("big", "imdb", [85.17, 90.17, 95.17]) + _records("small", "imdb", [90.0])
     table = tb.build_table(recs, "published", TASKS, MODELS)
     assert table.marks == {("big", "imdb"): "untested"}
-    assert "| Big | 90.17 ± 12.42 (n=3) † | – | – |" in tb.to_markdown(table)
-    assert "it or the runner-up has one seed, so no test is possible" in tb.legend(table)
+    assert "| Big | 90.17 ± 12.42 (n=3) † | – | – |" in tt.to_markdown(table)
+    assert "it or the runner-up has one seed, so no test is possible" in tt.legend(table)
     # the same with the one seed on the best
     recs = _records("big", "imdb", [91.0]) + _records("small", "imdb", [85.0, 90.0, 95.0])
     assert tb.build_table(recs, "published", TASKS, MODELS).marks == {("big", "imdb"): "untested"}
@@ -87,15 +88,15 @@ def test_a_lone_model_is_not_marked_above_anyone():
     recs = _records("big", "imdb", [93.0, 93.5, 92.5]) + _records("big", "assin2", [80.0, 81.0, 79.0])
     table = tb.build_table(recs, "published", TASKS, MODELS)
     assert table.marks == {}
-    assert "**" not in tb.to_markdown(table)
-    assert "A column with one model has no mark (IMDB, Assin2, Average)." in tb.legend(table)
+    assert "**" not in tt.to_markdown(table)
+    assert "A column with one model has no mark (IMDB, Assin2, Average)." in tt.legend(table)
 
 
 def test_exact_ties_with_one_seed_are_ties():
     recs = _records("big", "imdb", [90.0]) + _records("small", "imdb", [90.0]) + _records("extra", "imdb", [89.0])
     table = tb.build_table(recs, "published", TASKS, MODELS)
     assert table.marks == {("big", "imdb"): "tied", ("small", "imdb"): "tied"}
-    assert "| Big | *90.00* ≈ |" in tb.to_markdown(table) and "the same number" in tb.legend(table)
+    assert "| Big | *90.00* ≈ |" in tt.to_markdown(table) and "the same number" in tt.legend(table)
 
 
 def test_not_significant_marks_every_cell_not_shown_to_differ():
@@ -108,7 +109,7 @@ def test_not_significant_marks_every_cell_not_shown_to_differ():
 def test_average_needs_a_seed_every_task_has():
     recs = _records("big", "imdb", [90.0, 91.0], [1, 2]) + _records("big", "assin2", [80.0, 81.0], [3, 4])
     table = tb.build_table(recs, "published", TASKS, MODELS)
-    assert table.rows[0].average is None and tb.to_markdown(table).endswith("| – |")
+    assert table.rows[0].average is None and tt.to_markdown(table).endswith("| – |")
 
 
 def test_row_missing_a_task_has_no_average_and_protocol_matters():
@@ -131,7 +132,7 @@ def test_published_comparison_uses_a_prediction_interval_for_one_run():
     assert small["half"] == pytest.approx(2.484, abs=1e-3) and small["published_inside_prediction"] is True
     one = rows[("big", "assin2")]
     assert one["prediction_half"] is None and one["published_inside_prediction"] is None
-    md = tb.published_markdown(list(rows.values()))
+    md = tt.published_markdown(list(rows.values()))
     assert "| Big | imdb | 93.58 | 91.00 ± 0.50 (n=3) | -2.58 | 90.01 – 91.99 | **no** |" in md
     assert "| Big | assin2 | 87.00 | 88.00 (n=1) | +1.00 | none (1 seed) | n/a |" in md
 
@@ -139,13 +140,13 @@ def test_published_comparison_uses_a_prediction_interval_for_one_run():
 def test_exports_say_variant_protocol_and_precision():
     recs = [make_record("imdb", "big", 1, 90.0), make_record("assin2", "big", 1, 80.0)]
     table = tb.build_table(recs, "published", TASKS, MODELS, precision="fp32 (cpu)")
-    csv_text = tb.to_csv(table)
+    csv_text = tt.to_csv(table)
     assert csv_text.splitlines()[0] == "variant,protocol,precision,model,column,mean,ci95_half,n,mark"
     assert "default,published,fp32 (cpu),big,average,85.0000,,1," in csv_text
-    latex = tb.to_latex(table)
+    latex = tt.to_latex(table)
     assert latex.startswith("% variant `default`, protocol `published`, precision fp32 (cpu)")
     assert r"\textbf" not in latex and latex.strip().endswith(r"\end{tabular}")
-    obj = json.loads(json.dumps(tb.to_json_obj(table, [])))
+    obj = json.loads(json.dumps(tt.to_json_obj(table, [])))
     assert obj["rows"][0]["average"]["mean"] == 85.0 and obj["precision"] == "fp32 (cpu)"
     assert "protocol *published*" in obj["legend"]
 
@@ -169,7 +170,7 @@ def test_table_never_pools_precisions(tmp_path, capsys):
 
 
 def test_records_written_before_the_precision_field_still_read():
-    from harness.record import from_dict, to_json
+    from harness.record_json import from_dict, to_json
 
     data = json.loads(to_json(make_record("assin2", "big", 1, 90.0)))
     assert (data["precision"], data["device_type"]) == ("fp32", "cpu")
@@ -226,7 +227,7 @@ def test_the_metric_is_a_parameter_of_the_table():
         r.protocols["published"].test["macro_f1"] = 0.7 + r.seed / 100
     table = tb.build_table(recs, "published", TASKS, MODELS, metric="macro_f1")
     assert table.rows[0].cells["imdb"].values == pytest.approx([71.0, 72.0]) and table.metric == "macro_f1"
-    assert tb.legend(table).startswith("Macro-F1 (%) on test")
+    assert tt.legend(table).startswith("Macro-F1 (%) on test")
     assert tb.build_table(recs, "published", TASKS, MODELS).rows[0].cells["imdb"].values == pytest.approx([91.0, 92.0])
     with pytest.raises(ValueError, match="unknown metric"):
         tb.build_table(recs, "published", TASKS, MODELS, metric="f2")

@@ -273,7 +273,8 @@ def test_a_declared_baseline_wins(tmp_path, capsys, monkeypatch):
 
 
 def test_lower_is_better_columns_mark_the_lowest_best():
-    from harness.table import ColumnScore, build_table, legend
+    from harness.table import ColumnScore, build_table
+    from harness.table_text import legend
 
     recs = [make_record("sts", m, 1, 0, gold=STS_GOLD, task_type="regression", main="pearson",
                         test={"pearson": p, "spearman": p, "mse": e})
