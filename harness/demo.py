@@ -61,10 +61,15 @@ def summary(record, class_names: tuple[str, ...]) -> str:
     top = int(np.bincount(gold).argmax())
     always = np.full_like(gold, top)
     clean = record.protocols[DEFAULT_PROTOCOL]  # the table's protocol: the epoch picked on validation
-    accuracy, f1 = clean.test["accuracy"], clean.test["macro_f1"]
-    return (f"demo result: test accuracy {100 * accuracy:.2f}%, macro-F1 {f1:.3f} (epoch "
-            f"picked on validation); always answering {class_names[top]} scores {100 * np.mean(always == gold):.2f}%, "
-            f"macro-F1 {macro_f1(always, gold):.3f} on the same test examples. The full recipe: "
+    # The task's main metric first (macro-F1 for ASSIN's three unbalanced classes): the one the table shows.
+    ours = {"macro_f1": f"macro-F1 {clean.test['macro_f1']:.3f}",
+            "accuracy": f"accuracy {100 * clean.test['accuracy']:.2f}%"}
+    base = {"macro_f1": f"macro-F1 {macro_f1(always, gold):.3f}",
+            "accuracy": f"accuracy {100 * np.mean(always == gold):.2f}%"}
+    order = sorted(ours, key=lambda m: m != clean.main)
+    return (f"demo result: test {', '.join(ours[m] for m in order)} (epoch picked on validation by {clean.main}); "
+            f"always answering {class_names[top]} scores {', '.join(base[m] for m in order)} on the same test "
+            f"examples. The full recipe: "
             f"harness run --task {TASK} --model <model>")
 
 

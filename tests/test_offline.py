@@ -391,7 +391,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
     assert record.dataset_sizes == {"train": 9, "validation": 9, "test": 9}
     assert "| Models | ASSIN PT-BR RTE | Average |" in out.stdout and "| MiniLM-L6 (English) |" in out.stdout
     assert list(results.glob("plot-clean-*.png")) and list(results.glob("table-clean-*.md"))
-    assert "demo result: test accuracy" in out.stdout and "always answering NONE" in out.stdout
+    assert "demo result: test macro-F1" in out.stdout and "always answering NONE" in out.stdout
     assert "not a benchmark result" in out.stderr
 
 
@@ -402,3 +402,20 @@ def test_the_network_watch_sees_a_lookup(tmp_path):
     out = subprocess.run([sys.executable, "-c", NETWORK_WATCH, "run", "--task", "assin2", "--model", "ttl-160m",
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2 and "network attempt: name lookup of localhost" in out.stderr
+
+
+def test_the_demo_summary_leads_with_the_tasks_main_metric():
+    """ASSIN RTE's main metric is macro-F1 (three unbalanced classes): the summary says it first, for the
+    model and for always answering the most frequent class."""
+    from records import make_record
+
+    from harness.demo import summary
+
+    gold = [0] * 7 + [1, 2, 2]
+    rec = make_record("rte", "m", 42, 0, gold=gold, preds=gold, main="macro_f1",
+                      test={"macro_f1": 0.5, "accuracy": 0.8}, clean_test={"macro_f1": 0.25, "accuracy": 0.7})
+    text = summary(rec, ("NONE", "ENTAILMENT", "PARAPHRASE"))
+    assert text.startswith("demo result: test macro-F1 0.250, accuracy 70.00% (epoch picked on validation by macro_f1)")
+    assert "always answering NONE scores macro-F1 0.275, accuracy 70.00%" in text
+    rec.protocols["clean"].main = "accuracy"
+    assert summary(rec, ("NONE", "ENTAILMENT", "PARAPHRASE")).startswith("demo result: test accuracy 70.00%, macro-F1")
