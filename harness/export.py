@@ -167,16 +167,7 @@ def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> t
         ci = binomtest(int(np.sum(pred == gold)), len(gold)).proportion_ci(confidence_level=CONFIDENCE,
                                                                            method="wilson")
         return float(ci.low), float(ci.high), "wilson score interval over test examples"
-    if metric == "macro_f1":
-        from scipy.stats import bootstrap
-
-        k = int(max(pred.max(), gold.max())) + 1  # classes absent from both are left out anyway
-        res = bootstrap((pred, gold), lambda p, g, axis=-1: macro_f1_batched(p, g, k, axis), paired=True,
-                        vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                        confidence_level=CONFIDENCE, rng=np.random.default_rng(0))
-        return (float(res.confidence_interval.low), float(res.confidence_interval.high),
-                f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
-    if metric in metrics.METRICS:  # any other metric: the same bootstrap, scored whole on each resample
+    if metric in metrics.METRICS:  # any other metric: a bootstrap, all resamples scored at once
         from scipy.stats import bootstrap
 
         def score(p, g, axis=-1):
@@ -187,17 +178,3 @@ def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> t
         return (float(res.confidence_interval.low), float(res.confidence_interval.high),
                 f"percentile bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples, seed 0)")
     return None, None, f"none: no interval for {metric}"
-
-
-def macro_f1_batched(pred: np.ndarray, gold: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
-    """scores.macro_f1 over the last axis of many resamples at once (a class absent from both gold and
-    predictions is left out): the bootstrap's 1000 resamples in one pass instead of 1000 calls."""
-    f1s, present = [], []
-    for c in range(k):
-        tp = np.sum((pred == c) & (gold == c), axis=axis)
-        wrong = np.sum((pred == c) != (gold == c), axis=axis)  # false positives + false negatives
-        denom = 2 * tp + wrong
-        f1s.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
-        present.append(denom > 0)
-    f1s, present = np.stack(f1s), np.stack(present)
-    return (f1s * present).sum(axis=0) / np.maximum(present.sum(axis=0), 1)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from records import make_record, with_provenance
 
-from harness import export, results, store
+from harness import export, metrics, results, store
 from harness.cli import main
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -147,7 +147,7 @@ def test_macro_f1_bootstrap_interval_covers_roughly():
     assert "bootstrap" in method and 0.85 <= hits / 60 <= 1.0
 
 
-def test_batched_macro_f1_is_scores_macro_f1_and_sklearn():
+def test_the_bootstraps_macro_f1_is_scores_macro_f1_and_sklearn():
     from sklearn.metrics import f1_score
 
     from harness.metrics import macro_f1
@@ -155,7 +155,7 @@ def test_batched_macro_f1_is_scores_macro_f1_and_sklearn():
     rng = np.random.default_rng(3)
     pred, gold = rng.integers(0, 4, (50, 30)), rng.integers(0, 4, (50, 30))
     pred[0] = gold[0] = 1  # one class only: the others are left out, as sklearn does with the labels present
-    batched = export.macro_f1_batched(pred, gold, 4)
+    batched = metrics.batched("macro_f1", pred, gold)  # what export.interval's bootstrap scores
     for i in range(50):
         assert batched[i] == pytest.approx(macro_f1(pred[i], gold[i]))
         assert batched[i] == pytest.approx(f1_score(gold[i], pred[i], average="macro"))
