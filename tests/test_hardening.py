@@ -15,8 +15,11 @@ from harness.store import read_record, scan
 def _start_run(toy_env, model, results, seed=42, extra=(), env=None):
     cmd = [sys.executable, "-m", "harness", "run", "--task", "toy", "--model", str(model), "--mirror",
            str(toy_env["mirror"]), "--results", str(results), "--seed", str(seed), "--threads", "1", *extra]
+    # SIGINT back to its default in the child: a suite started in the background (nohup, `&`) ignores it, and
+    # Python leaves an ignored SIGINT ignored, so the interrupt test would test nothing.
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_training(proc, timeout=120):
