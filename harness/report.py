@@ -96,10 +96,6 @@ def _cell_text(cell: tb.Score) -> tuple[str, str]:
     return f"{cell.mean:.2f}", ("" if cell.half is None else f"± {cell.half:.2f}")
 
 
-def _cell(row: tb.Row, col: str) -> tb.Score | None:
-    return row.average if col == "average" else row.cells.get(col)
-
-
 def _detail_id(section: str, model: str, task: str) -> str:
     return f"{section}-d-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model}--{task}")
 
@@ -110,7 +106,7 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
     for row in table.rows:
         cells = []
         for col, _ in columns:
-            cell = _cell(row, col)
+            cell = row.cell(col)
             view = CellView(col=col)
             if cell is not None:
                 view.mean, view.half = _cell_text(cell)
@@ -248,7 +244,7 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
               for p in PROTOCOLS for m in tb.METRICS}
     # Columns any view fills (the CLI shows every registered task; a page hides the empty ones).
     columns = [(c, d) for c, d in tables[next(iter(tables))].columns
-               if any(_cell(r, c) is not None for t in tables.values() for r in t.rows)]
+               if any(r.cell(c) is not None for t in tables.values() for r in t.rows)]
     by_cell: dict = {}
     for r in records:
         by_cell.setdefault((r.model.name, r.task.name), []).append(r)

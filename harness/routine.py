@@ -67,6 +67,8 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
              mirror: str | None = None, allow_remote_code: bool = False, checkpoint_dir: Path | None = None,
              use_cache: bool = True, log=None) -> RunRecord:
     """Load the model and the data, run the fits the protocols need, and return the cell's record."""
+    import torch  # noqa: F401  (imported before the clock starts: total_s is the cell's, not the import's)
+
     t_start = time.perf_counter()
     device = _prepare_device(model_spec, cfg, allow_remote_code)
     progress = progress_mod.of(log if dist_mod.is_main() else _quiet)

@@ -183,6 +183,8 @@ def bootstrap_example_variance(pred_a, pred_b, gold, metric: Metric, rounds: int
     """The test-example variance of the difference of seed means for any metric: resample test examples
     (the same indices for every run of both models), net of the run x example interaction, estimated
     per model from the spread of each run's score around the seed mean across resamples."""
+    if rounds < 2:  # no spread to estimate
+        return float("nan")
     rng = np.random.default_rng(seed)
     examples = len(gold)
 

@@ -162,8 +162,10 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
               eval_tokens_processed=0, steps=0)
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        epoch_loss = _train_epoch(loop, fit, epoch, progress, label)
+        rank_loss = _train_epoch(loop, fit, epoch, progress, label)
         fit.train_s += time.perf_counter() - t0
+        # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
+        epoch_loss = dist_mod.all_sum([rank_loss])[0] / dist_mod.world_size()
         fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, objective, cfg, pad_id,
                                           device, progress, label))
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
@@ -193,7 +195,7 @@ class _Loop:
 
 def _train_epoch(loop: _Loop, fit: Fit, epoch: int, progress, label: str) -> float:
     """One pass over the training split in optimizer steps; adds steps, tokens and out-of-memory retries to
-    fit; returns the epoch's mean training loss (over all processes)."""
+    fit; returns this process's mean training loss over the epoch."""
     import torch
 
     cfg, device = loop.cfg, loop.device
@@ -228,8 +230,7 @@ def _train_epoch(loop: _Loop, fit: Fit, epoch: int, progress, label: str) -> flo
                 shown.show(b, mean)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
-    return dist_mod.all_sum([float(loss_sum) / len(batches)])[0] / dist_mod.world_size()
+    return float(loss_sum) / len(batches)
 
 
 def _evaluate_epoch(model, fit: Fit, epoch: int, epoch_loss: float, validation, test, objective: Objective,
