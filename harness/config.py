@@ -127,6 +127,7 @@ class RunConfig:
             if not ok:
                 hint = " (YAML reads 4e-5 as text: write 4.0e-5)" if kind == "float" and _numeric(value) else ""
                 raise UserError(f"bad run setting: {f.name} must be {wants[kind]}, got {value!r}{hint}")
+
     def _lora_overrides(self) -> list[str]:
         return [f"lora_{k}" for k in ("r", "alpha", "dropout", "targets")
                 if getattr(self, f"lora_{k}") != _DEFAULTS[f"lora_{k}"]]

@@ -132,7 +132,7 @@ def jsonl_lines(records, paths) -> list[str]:
             continue
         prov = provenance_of(record, path)
         gold = _values(record.test_labels, record.task.type)
-        baselines = trivial_baselines(record, {m for r in record.protocols.values() if r for m in r.test})
+        baselines = trivial_baselines(record, gold)
         for protocol, result in record.protocols.items():
             if result is None:
                 continue

@@ -58,20 +58,21 @@ def pearson(pred, gold) -> float:
     for a constant classifier (scipy would return NaN and warn, and NaN cannot pick an epoch)."""
     from scipy.stats import pearsonr
 
-    pred, gold = np.asarray(pred, dtype=float), np.asarray(gold, dtype=float)
-    if len(gold) < 2 or np.ptp(pred) == 0 or np.ptp(gold) == 0:
-        return 0.0 if len(gold) >= 2 else float("nan")
-    return float(pearsonr(pred, gold).statistic)
+    return _correlation(pearsonr, pred, gold)
 
 
 def spearman(pred, gold) -> float:
     """Spearman's rank correlation; a constant side gives 0, as for Pearson."""
     from scipy.stats import spearmanr
 
+    return _correlation(spearmanr, pred, gold)
+
+
+def _correlation(test, pred, gold) -> float:
     pred, gold = np.asarray(pred, dtype=float), np.asarray(gold, dtype=float)
     if len(gold) < 2 or np.ptp(pred) == 0 or np.ptp(gold) == 0:
         return 0.0 if len(gold) >= 2 else float("nan")
-    return float(spearmanr(pred, gold).statistic)
+    return float(test(pred, gold).statistic)
 
 
 def mse(pred, gold) -> float:

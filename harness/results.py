@@ -42,14 +42,14 @@ def protocol_metrics(result) -> dict[str, float]:
     return dict(result.test)
 
 
-def trivial_baselines(record, names) -> dict[str, float]:
-    """metric -> its trivial baseline on the record's test labels (computed once per record)."""
+def trivial_baselines(record, gold) -> dict[str, float]:
+    """metric -> its trivial baseline on the record's test labels (gold, decoded), for every metric its
+    protocol results hold (computed once per record)."""
     from . import metrics
-    from .scores import decode_predictions
 
-    gold = decode_predictions(record.test_labels, record.task.type)
     if not len(gold):
         return {}
+    names = {m for result in record.protocols.values() if result is not None for m in result.test}
     labels = (record.task.definition or {}).get("label") or {}
     k = len(labels.get("names") or []) or None
     return {m: metrics.trivial_baseline(m, gold, k) for m in names if m in metrics.METRICS}
@@ -90,9 +90,8 @@ def record_rows(record, path=None) -> list[dict]:
         return []
     prov = provenance_of(record, path)
     rows = []
-    names = {m for result in record.protocols.values() if result is not None for m in result.test}
-    baselines = trivial_baselines(record, names)
-    examples = len(decode_predictions(record.test_labels, record.task.type))
+    gold = decode_predictions(record.test_labels, record.task.type)
+    baselines, examples = trivial_baselines(record, gold), len(gold)
     for protocol, result in record.protocols.items():
         if result is None:
             continue
