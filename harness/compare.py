@@ -32,12 +32,12 @@ def _predictions(record, protocol: str) -> np.ndarray:
     return decode_predictions(record.fits[result.fit].epochs[result.epoch - 1].test_predictions, record.task.type)
 
 
-def metric_of(name: str) -> stats.Metric:
+def metric_of(name: str) -> stats.Scorer:
     """The seed-aware test's view of a metric: accuracy splits into per-example scores (the exact path);
     the others are scored whole on bootstrap resamples, all resamples of a run at once."""
     if name == "accuracy":
         return stats.ACCURACY
-    return stats.Metric(name, metrics.METRICS[name].fn, batched=functools.partial(metrics.batched, name))
+    return stats.Scorer(name, metrics.METRICS[name].fn, batched=functools.partial(metrics.batched, name))
 
 
 def _main_metric(records, protocol: str) -> str:

@@ -103,8 +103,9 @@ def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
 # ------------------------------------------------------------------ seed-aware comparison
 
 @dataclass(frozen=True)
-class Metric:
-    """A score of one run's predictions against gold. per_example, where given, returns per-example
+class Scorer:
+    """How the seed-aware test scores one run's predictions against gold (the metric's definition is in
+    harness/metrics.py; compare.metric_of builds this view of it). per_example, where given, returns per-example
     scores whose mean is the score (accuracy: 1 right, 0 wrong): the example variance is then exact.
     batched, where given, scores each row of (resamples, n) arrays at once (metrics.batched): the same
     numbers as `score`, so the bootstrap takes seconds less, not another path."""
@@ -114,7 +115,7 @@ class Metric:
     batched: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
-ACCURACY = Metric("accuracy", lambda pred, gold: float(np.mean(pred == gold)),
+ACCURACY = Scorer("accuracy", lambda pred, gold: float(np.mean(pred == gold)),
                   lambda pred, gold: (pred == gold).astype(float))
 
 
@@ -179,7 +180,7 @@ def additive_seed_aware(x_a, x_b) -> dict:
 BOOTSTRAP_BLOCK = 100  # resamples scored at once by a batched metric: bounds the (block, n) index arrays
 
 
-def bootstrap_example_variance(pred_a, pred_b, gold, metric: Metric, rounds: int = 1000, seed: int = 0) -> float:
+def bootstrap_example_variance(pred_a, pred_b, gold, metric: Scorer, rounds: int = 1000, seed: int = 0) -> float:
     """The test-example variance of the difference of seed means for any metric: resample test examples
     (the same indices for every run of both models), net of the run x example interaction, estimated
     per model from the spread of each run's score around the seed mean across resamples."""
@@ -205,7 +206,7 @@ def bootstrap_example_variance(pred_a, pred_b, gold, metric: Metric, rounds: int
     return float(max(0.0, total - inter))
 
 
-def seed_aware_test(pred_a, pred_b, gold, metric: Metric = ACCURACY, rounds: int = 1000,
+def seed_aware_test(pred_a, pred_b, gold, metric: Scorer = ACCURACY, rounds: int = 1000,
                     seed: int = 0) -> SeedAware | None:
     """Does A's fine-tuning beat B's on this task? pred_a (runs_a, N), pred_b (runs_b, N): each run's test
     predictions (any seeds, not paired); gold (N,). None with fewer than 2 runs on a side: one run

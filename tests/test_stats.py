@@ -132,18 +132,18 @@ def test_seed_aware_test_generic_metric_agrees_with_the_exact_path():
     gold = rng.integers(0, 2, size=1500)
     pred_a, pred_b = np.where(a[0], gold, 1 - gold), np.where(b[0], gold, 1 - gold)
     exact = stats.seed_aware_test(pred_a, pred_b, gold)
-    plain = stats.Metric("accuracy", stats.ACCURACY.score)  # no per-example scores: bootstrap path
+    plain = stats.Scorer("accuracy", stats.ACCURACY.score)  # no per-example scores: bootstrap path
     boot = stats.seed_aware_test(pred_a, pred_b, gold, plain, rounds=1500)
     assert exact.var_examples > 0.5 * exact.var_seeds  # the example term matters in this scenario
     assert boot.difference == exact.difference and boot.var_seeds == pytest.approx(exact.var_seeds)
     assert boot.var_examples == pytest.approx(exact.var_examples, rel=0.2)
     assert boot.p == pytest.approx(exact.p, abs=0.05)
-    f1 = stats.Metric("macro-F1", lambda p, g: metrics.macro_f1(p, g))
+    f1 = stats.Scorer("macro-F1", lambda p, g: metrics.macro_f1(p, g))
     res = stats.seed_aware_test(pred_a, pred_b, gold, f1, rounds=120)
     assert res.metric == "macro-F1" and res.n_a == res.n_b == 4 and 0 < res.p <= 1
     assert res.mean_a == pytest.approx(np.mean([metrics.macro_f1(p, gold) for p in pred_a]))
     # Scoring all resamples at once (what `harness compare` does) gives the per-resample path's numbers.
-    fast = stats.Metric("macro-F1", f1.score, batched=lambda p, g: metrics.batched("macro_f1", p, g))
+    fast = stats.Scorer("macro-F1", f1.score, batched=lambda p, g: metrics.batched("macro_f1", p, g))
     numbers = lambda r: {k: v for k, v in asdict(r).items() if k != "metric"}  # noqa: E731
     batched = stats.seed_aware_test(pred_a, pred_b, gold, fast, rounds=120)
     assert numbers(batched) == pytest.approx(numbers(res), rel=1e-9)
