@@ -14,7 +14,7 @@ from .cli_results import cmd_compare, cmd_plot, cmd_report, cmd_table, results_d
 from .config import RunConfig, check_limit, parse_seeds, run_config_from
 from .errors import RunFailed, UserError
 from .parser import build_parser
-from .scores import DEFAULT_PROTOCOL
+from .protocols import DEFAULT_PROTOCOL
 
 
 def _settings(args) -> dict:
@@ -81,7 +81,8 @@ def cmd_run(args, argv) -> int:
 
 def _seeds_to_run(task, model, cfg, seeds: list[int], args, results: Path) -> list[int]:
     """The seeds without a complete record (all of them with --force), saying which are skipped."""
-    from .store import is_complete, record_path, variant_of
+    from .store import is_complete, record_path
+    from .variants import variant_of
 
     if args.force:
         return seeds
@@ -112,7 +113,8 @@ def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str])
     from .provenance import command_line
     from .record_build import failure_record
     from .routine import run_cell
-    from .store import checkpoint_dir, variant_of
+    from .store import checkpoint_dir
+    from .variants import variant_of
 
     checkpoints = checkpoint_dir(results, task.name, model.name, variant_of(cfg, args.limit), seed) \
         if cfg.save_every_epoch else None

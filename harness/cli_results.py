@@ -104,7 +104,7 @@ def cmd_table(args, argv) -> int:
 
 
 def _cost_table(args, results: Path, records) -> int:
-    from . import cost
+    from . import cost_table as cost
     from .files import write_atomic
 
     text = cost.render(cost.cost_rows(records), args.format)

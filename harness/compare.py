@@ -21,7 +21,7 @@ import numpy as np
 
 from . import metrics, selection, stats
 from .errors import UserError
-from .scores import decode_predictions
+from .predictions import decode_predictions
 
 
 def _predictions(record, protocol: str) -> np.ndarray:

@@ -35,7 +35,7 @@ class DemoSettings:
 
     def variant(self) -> str:
         from .config import RunConfig
-        from .store import variant_of
+        from .variants import variant_of
 
         return variant_of(RunConfig(epochs=self.epochs), self.limit)
 
@@ -55,7 +55,8 @@ def summary(record, class_names: tuple[str, ...]) -> str:
     import numpy as np
 
     from .metrics import macro_f1
-    from .scores import DEFAULT_PROTOCOL, decode_ids
+    from .predictions import decode_ids
+    from .protocols import DEFAULT_PROTOCOL
 
     gold = decode_ids(record.test_labels)
     top = int(np.bincount(gold).argmax())

@@ -151,7 +151,7 @@ def jsonl_lines(records, paths) -> list[str]:
 
 
 def _values(text: str, task_type: str) -> np.ndarray:
-    from .scores import decode_predictions
+    from .predictions import decode_predictions
 
     return decode_predictions(text, task_type) if text else np.array([])
 

@@ -2,7 +2,7 @@
 
 Classification: one logit per class, summed cross-entropy, the argmax as the prediction.
 Regression: transformers' `problem_type="regression"` convention: one output (num_labels=1), float labels,
-squared error, the output itself as the prediction (rounded as the record stores it, scores.round_values,
+squared error, the output itself as the prediction (rounded as the record stores it, predictions.round_values,
 so the metrics in the record are those of the stored predictions).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import metrics, scores
+from . import metrics, predictions
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,11 @@ class Objective:
     def score(self, preds: np.ndarray, gold: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """(predictions as stored, {metric: value} computed on them)."""
         if self.regression:
-            preds = scores.round_values(preds)
+            preds = predictions.round_values(preds)
         return preds, metrics.compute(self.metrics, preds, gold)
 
     def encode(self, preds: np.ndarray) -> str:
-        return scores.encode_predictions(preds, self.task_type)
+        return predictions.encode_predictions(preds, self.task_type)
 
 
 def objective_of(task) -> Objective:

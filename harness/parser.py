@@ -7,7 +7,7 @@ import difflib
 
 from .config import RunConfig, flag_of, help_of
 from .errors import UserError
-from .scores import DEFAULT_PROTOCOL
+from .protocols import DEFAULT_PROTOCOL
 
 RESULTS_HELP = "results folder (default ./results or $HARNESS_RESULTS)"
 PROTOCOLS = ("published", "clean")

@@ -39,7 +39,7 @@ class EpochMetrics:
     train_loss: float  # mean training loss over the epoch
     test: SplitMetrics
     validation: SplitMetrics | None = None  # None where the fit has no validation split
-    # Per test example, in test order (scores.encode_predictions): classification, one character per predicted
+    # Per test example, in test order (predictions.encode_predictions): classification, one character per predicted
     # class id; regression, the predicted scores to 5 significant digits, space-separated (the metrics above
     # were computed on exactly these values, so they can be recomputed from the record).
     test_predictions: str = ""
@@ -184,7 +184,7 @@ class Adaptation:
 
 @dataclass
 class Cost:
-    """Energy and emissions of the run (harness/cost.py; codecarbon offline), summed over processes."""
+    """Energy and emissions of the run (harness/energy.py; codecarbon offline), summed over processes."""
     country: str  # ISO 3166 alpha-3 code of the grid the emissions are computed for
     tracker: str | None  # "codecarbon <version> offline, tracking mode process"; None where it did not measure
     unavailable: str | None = None  # why there are no figures (codecarbon not installed, or it failed)
@@ -203,7 +203,7 @@ class RunRecord:
     created_at: str  # ISO 8601, UTC
     task: TaskInfo
     model: ModelInfo
-    variant: str  # "default" or the slug of overrides / limit (store.variant_of)
+    variant: str  # "default" or the slug of overrides / limit (variants.variant_of)
     seed: int  # the run seed: classification-head initialisation and data order
     hyperparameters: dict  # the full run config as given ("auto" left as is; see settings)
     overrides: dict  # the fields that differ from the registered recipe

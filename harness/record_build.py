@@ -34,9 +34,9 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
     last_layer, and provenance.model_provenance: revisions, package, weights fingerprint)."""
     import resource
 
-    from . import scores
+    from . import predictions, protocols
     from .provenance import device_name, harness_git, package_versions, resolved_settings, task_definition
-    from .store import variant_of
+    from .variants import variant_of
 
     train_real = sum(f.train_tokens_real for f in fits)
     train_proc = sum(f.train_tokens_processed for f in fits)
@@ -60,8 +60,8 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
                         source=model_spec.source, location=location, **loaded),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes=dataset_sizes,
-        test_labels=scores.encode_predictions(data.splits["test"].labels, task.type), fits=fits,
-        protocols=scores.protocols(fits, task.main),
+        test_labels=predictions.encode_predictions(data.splits["test"].labels, task.type), fits=fits,
+        protocols=protocols.protocols(fits, task.main),
         timings=Timings(load_s=load_s, tokenize_s=data.timings["tokenize_s"], train_s=sum(f.train_s for f in fits),
                         eval_s=sum(f.eval_s for f in fits), total_s=total_s),
         tokens=Tokens(train_real=train_real, train_processed=train_proc,
@@ -80,7 +80,7 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
 def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) -> RunRecord:
     """The record of a run that could not give an honest number; the table skips and reports it."""
     from .provenance import harness_git, package_distribution, package_versions, task_definition
-    from .store import variant_of
+    from .variants import variant_of
 
     package, version = package_distribution(model.package) if model.package else (None, None)
     return RunRecord(

@@ -19,8 +19,9 @@ import warnings
 from pathlib import Path
 
 from .errors import UserError
+from .predictions import decode_predictions
+from .protocols import DEFAULT_PROTOCOL
 from .provenance import definition_fingerprint
-from .scores import DEFAULT_PROTOCOL, decode_predictions
 
 # The columns that say which number it is ...
 KEYS = ["variant", "task", "model", "seed", "protocol", "metric"]

@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import adapters, mirror_lock, models, pooled_layer
-from . import cost as cost_mod
+from . import adapters, energy, mirror_lock, models, pooled_layer
 from . import data as data_mod
 from . import distributed as dist_mod
 from . import progress as progress_mod
@@ -86,13 +85,13 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
              f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
     fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
-    with cost_mod.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
+    with energy.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
         for plan in plan_fits(task, data, cfg):
             fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
                                                        checkpoint_dir, progress)
             fits.append(fit)
             t_load_models += load_s
-    cost = cost_mod.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
+    cost = energy.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
 
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,
                           location=source.where, loaded=loaded, device=device,
@@ -110,7 +109,7 @@ def _prepare_device(model_spec: ModelSpec, cfg: RunConfig, allow_remote_code: bo
                         f"if you trust it")
     device = models.resolve_device(cfg)
     adapters.check_supported(cfg, device.type)  # QLoRA without CUDA stops here, before anything is loaded
-    cost_mod.check_country(cfg.emissions_country)
+    energy.check_country(cfg.emissions_country)
     if cfg.sharding == "fsdp" and dist_mod.world_size() == 1:
         raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
     if dist_mod.world_size() > 1:

@@ -1,17 +1,14 @@
 """Where records live, and writing and finding them.
 
 Layout:  <results>/<task>/<model>/<variant>/seed<k>.json   (a failed run: seed<k>.failed.json)
-  variant is "default" for the registered recipe on full data, else a slug of what changed
-  (e.g. "limit200" or "epochs=1_limit200"), so a smoke run never overwrites a real one.
+  the variant names the experiment (harness/variants.py), so a smoke run never overwrites a real one.
 Files are written atomically (harness/files.py): a reader, or a run killed at any moment, never
 sees a half-written record.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -19,29 +16,6 @@ from .errors import UserError
 from .files import write_atomic
 from .record import RunRecord
 from .record_json import from_dict, to_json
-
-MAX_VARIANT_CHARS = 80  # longer slugs are cut and suffixed with a hash, to stay a sane folder name
-
-
-def variant_name(overrides: dict, limit: int | None) -> str:
-    parts = [f"{k}={_short(v)}" for k, v in sorted(overrides.items())]
-    if limit is not None:
-        parts.append(f"limit{limit}")
-    if not parts:
-        return "default"
-    slug = re.sub(r"[^A-Za-z0-9.=_-]+", "-", "_".join(parts))
-    if len(slug) > MAX_VARIANT_CHARS:
-        slug = slug[:60] + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
-    return slug
-
-
-def variant_of(cfg, limit: int | None) -> str:
-    """The results variant of a run: the recipe's overrides (not the speed knobs) and the limit."""
-    return variant_name(cfg.recipe_overrides(), limit)
-
-
-def _short(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def record_path(results: Path, task: str, model: str, variant: str, seed: int, failed: bool = False) -> Path:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .config import RunConfig, check_limit, parse_seeds, run_config_from, setting_flags
 from .errors import UserError
-from .store import check_writable, is_complete, record_path, variant_of
+from .store import check_writable, is_complete, record_path
+from .variants import variant_of
 
 
 @dataclass

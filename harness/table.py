@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import metrics, stats
-from .scores import decode_predictions
+from .predictions import decode_predictions
 from .stats import ALPHA
 
 # The metrics the report and `harness plot` switch between (classification tasks record both), in display order.

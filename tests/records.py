@@ -1,4 +1,5 @@
 """Small complete records for aggregation tests (no training)."""
+from harness.predictions import encode_predictions
 from harness.record import (
     SCHEMA_VERSION,
     EpochMetrics,
@@ -10,7 +11,6 @@ from harness.record import (
     SplitMetrics,
     TaskInfo,
 )
-from harness.scores import encode_predictions
 
 
 def make_record(task, model, seed, acc, clean=None, variant="default", preds=None, gold=None, display=None,

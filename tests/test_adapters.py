@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 from tiny_models import ARCHS, tiny_config
 
-from harness import adapters, models, pooled_layer, routine, scores, training
+from harness import adapters, models, pooled_layer, predictions, routine, training
 from harness import data as data_mod
 from harness.config import RunConfig
 from harness.errors import UserError
 from harness.objective import Objective
 from harness.registry import load_tasks, local_model
-from harness.store import variant_name
+from harness.variants import variant_name
 
 CPU = torch.device("cpu")
 
@@ -121,7 +121,7 @@ def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predicti
     objective = Objective("classification", ("accuracy",))
     metrics, preds, _, _ = training.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
     epoch2 = rec.fits[0].epochs[1]
-    assert scores.encode_ids(preds) == epoch2.test_predictions
+    assert predictions.encode_ids(preds) == epoch2.test_predictions
     assert metrics.loss == pytest.approx(epoch2.test.loss, rel=1e-5)
 
 

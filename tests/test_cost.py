@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from harness import cost, routine
+from harness import cost_table, energy, routine
 from harness.cli import main
 from harness.config import RunConfig
 from harness.errors import UserError
@@ -45,7 +45,7 @@ def test_the_country_sets_the_carbon_intensity_offline(no_network):
     mixes = DataSource().get_global_energy_mix_data()
     measured = {}
     for country in ("BRA", "DEU"):
-        with cost.Tracker(country, CPU) as tracker:
+        with energy.Tracker(country, CPU) as tracker:
             _busy(1.0)
         result = tracker.result
         assert result.country == country and result.tracker.startswith("codecarbon")
@@ -59,10 +59,10 @@ def test_the_country_sets_the_carbon_intensity_offline(no_network):
 
 def test_without_codecarbon_the_record_says_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "codecarbon", None)  # as if not installed
-    with cost.Tracker("DEU", CPU) as tracker:
+    with energy.Tracker("DEU", CPU) as tracker:
         pass
     assert tracker.result.energy_kwh is None and "codecarbon is not installed" in tracker.result.unavailable
-    cost.check_country("XYZ")  # nothing to check against: no error
+    energy.check_country("XYZ")  # nothing to check against: no error
 
 
 def test_unknown_country_is_refused_before_loading(toy_env, tiny_encoder):
@@ -126,11 +126,11 @@ def test_cost_rows_average_over_seeds_and_read_older_records():
             peak_memory=PeakMemory(bytes=peak, kind="process peak RSS"), timings=SimpleNamespace(train_s=2.0 * seed),
             cost=Cost(country="DEU", tracker="codecarbon", energy_kwh=energy) if energy else None)
 
-    (row,) = cost.cost_rows([rec(1, 1.0, 2**30), rec(2, 3.0, 3 * 2**30)])
+    (row,) = cost_table.cost_rows([rec(1, 1.0, 2**30), rec(2, 3.0, 3 * 2**30)])
     assert row["seeds"] == 2 and row["energy kWh"] == 2.0 and row["peak memory GiB"] == 2.0
     assert row["train s"] == 3.0 and row["emissions kg CO2eq"] is None
     # a record from before the cost fields: full fine-tuning, its parameters, no energy
-    (row,) = cost.cost_rows([rec(1, None, 2**30, adaptation=False)])
+    (row,) = cost_table.cost_rows([rec(1, None, 2**30, adaptation=False)])
     assert (row["method"], row["trainable"], row["energy kWh"]) == ("full", 10, None)
 
 
@@ -139,12 +139,12 @@ def test_figures_are_summed_over_processes_only_when_every_process_measured():
 
     two_ranks = lambda values: [2 * v for v in values]  # noqa: E731  (all_sum over two identical processes)
     measured = Cost(country="DEU", tracker="codecarbon", energy_kwh=1.5, emissions_kg=0.5, cpu_energy_kwh=1.0)
-    summed = cost.combine_ranks(measured, two_ranks)
+    summed = energy.combine_ranks(measured, two_ranks)
     assert (summed.energy_kwh, summed.emissions_kg, summed.cpu_energy_kwh, summed.gpu_energy_kwh) == (3.0, 1.0, 2.0,
                                                                                                       None)
     one_missing = lambda values: [v + 1.0 for v in values]  # noqa: E731  (the other process could not measure)
-    assert cost.combine_ranks(measured, one_missing).energy_kwh is None
-    assert cost.combine_ranks(measured, lambda v: list(v)) == measured  # one process: unchanged
+    assert energy.combine_ranks(measured, one_missing).energy_kwh is None
+    assert energy.combine_ranks(measured, lambda v: list(v)) == measured  # one process: unchanged
 
 
 def test_run_help_documents_every_new_flag(capsys):

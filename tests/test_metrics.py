@@ -3,7 +3,7 @@ derived baselines against simulation, and the rounding that lets a record's metr
 import numpy as np
 import pytest
 
-from harness import metrics, scores
+from harness import metrics, predictions
 
 
 def old_macro_f1(pred, gold, num_classes):
@@ -125,11 +125,11 @@ def test_regression_predictions_round_trip_exactly_so_metrics_can_be_recomputed(
     rng = np.random.default_rng(2)
     gold = np.array([float(f"{v:.6g}") for v in np.float32(rng.uniform(1, 5, 500))])
     raw = rng.normal(3, 1, 500)
-    stored = scores.round_values(raw)
-    text = scores.encode_predictions(stored, "regression")
-    back = scores.decode_predictions(text, "regression")
+    stored = predictions.round_values(raw)
+    text = predictions.encode_predictions(stored, "regression")
+    back = predictions.decode_predictions(text, "regression")
     assert np.array_equal(back, stored)
-    assert np.array_equal(scores.decode_values(scores.encode_values(gold)), gold)
+    assert np.array_equal(predictions.decode_values(predictions.encode_values(gold)), gold)
     assert metrics.pearson(back, gold) == metrics.pearson(stored, gold)  # the very same numbers
     assert abs(metrics.pearson(stored, gold) - metrics.pearson(raw, gold)) < 1e-4  # and close to full precision
     assert len(text) < 8 * 500  # compact: about 7 characters a prediction

@@ -3,7 +3,7 @@ import json
 import pytest
 from records import make_record
 
-from harness import store
+from harness import store, variants
 from harness.errors import UserError
 
 
@@ -33,9 +33,9 @@ def test_schema_mismatch_and_truncation_are_reported_not_fatal(tmp_path):
 
 
 def test_variant_names():
-    assert store.variant_name({}, None) == "default"
-    assert store.variant_name({"epochs": 1}, 200) == "epochs=1_limit200"
-    assert store.variant_name({"learning_rate": 2e-5}, None) == "learning_rate=2e-05"
+    assert variants.variant_name({}, None) == "default"
+    assert variants.variant_name({"epochs": 1}, 200) == "epochs=1_limit200"
+    assert variants.variant_name({"learning_rate": 2e-5}, None) == "learning_rate=2e-05"
 
 
 def test_results_path_that_is_a_file(tmp_path):

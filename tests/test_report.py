@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import scores
+from harness import predictions, protocols
 from harness import table as tb
 from harness import table_text as tt
 from harness.cli import main
@@ -36,7 +36,7 @@ PUBLISHED = {"assin2": {"big": 88.97, "small": 85.78}}
 
 
 def sweep_record(task, model, seed, level, epochs=3, display=None, task_display=None):
-    """A complete record of a 3-epoch run whose protocols are chosen by scores.protocols, as a real run's are:
+    """A complete record of a 3-epoch run whose protocols are chosen by protocols.protocols, as a real run's are:
     test and validation scores drift apart so that the two protocols pick different numbers."""
     rng = np.random.default_rng(zlib.crc32(f"{task}/{model}/{seed}".encode()))
     gold = [0, 1] * 20
@@ -50,7 +50,7 @@ def sweep_record(task, model, seed, level, epochs=3, display=None, task_display=
     fit = Fit(train_set="train", validation_source="split", train_examples=400, validation_examples=40,
               epochs=[EpochMetrics(epoch=e["epoch"], train_loss=e["train_loss"], test=SplitMetrics(**e["test"]),
                                    validation=SplitMetrics(**e["validation"]),
-                                   test_predictions=scores.encode_ids(gold)) for e in eps],
+                                   test_predictions=predictions.encode_ids(gold)) for e in eps],
               train_s=12.0, eval_s=3.0, train_tokens_real=9000, train_tokens_processed=10000, eval_tokens_real=900,
               eval_tokens_processed=1000, steps=75)
     return RunRecord(
@@ -59,8 +59,8 @@ def sweep_record(task, model, seed, level, epochs=3, display=None, task_display=
         model=ModelInfo(name=model, display_name=display or model, family="encoder", source=f"tester/{model}"),
         variant="default", seed=seed, hyperparameters={"learning_rate": 4e-5, "epochs": epochs}, overrides={},
         limit=None, dataset_sizes={"train": 400, "validation": 40, "test": len(gold)},
-        test_labels=scores.encode_ids(gold), fits=[fit],
-        protocols=scores.protocols([fit]),
+        test_labels=predictions.encode_ids(gold), fits=[fit],
+        protocols=protocols.protocols([fit]),
         timings=Timings(load_s=1.0, tokenize_s=1.0, train_s=12.0, eval_s=3.0, total_s=20.0),
         tokens=Tokens(train_real=9000, train_processed=10000, eval_real=900, eval_processed=1000,
                       padding_efficiency=0.9),

@@ -6,8 +6,8 @@ from records import make_record, with_provenance
 
 from harness import results, store
 from harness.cli import main
+from harness.protocols import DEFAULT_PROTOCOL
 from harness.record_build import failure_record
-from harness.scores import DEFAULT_PROTOCOL
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from harness import metrics, scores, stats
+from harness import metrics, predictions, protocols, stats
 
 # ------------------------------------------------------------------ simulated fine-tuning runs
 #
@@ -242,8 +242,8 @@ def test_accuracy_and_macro_f1_by_hand():
 
 def test_prediction_strings_round_trip():
     ids = [0, 3, 1, 2, 0]
-    assert scores.encode_ids(ids) == "03120"
-    assert scores.decode_ids("03120").tolist() == ids
+    assert predictions.encode_ids(ids) == "03120"
+    assert predictions.decode_ids("03120").tolist() == ids
 
 
 def _fit(train_set, tests, vals=None, metric="accuracy"):
@@ -261,7 +261,7 @@ def _fit(train_set, tests, vals=None, metric="accuracy"):
 
 
 def test_protocols_pick_epochs_on_test_and_on_validation():
-    out = scores.protocols([_fit("train", [0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])])
+    out = protocols.protocols([_fit("train", [0.80, 0.86, 0.84], vals=[0.70, 0.75, 0.78])])
     assert out["published"].epoch == 2 and out["published"].test["accuracy"] == 0.86
     assert out["clean"].epoch == 3 and out["clean"].test["accuracy"] == 0.84
     assert out["clean"].picked_by == "validation accuracy" and out["clean"].main_score == 0.84
@@ -269,15 +269,15 @@ def test_protocols_pick_epochs_on_test_and_on_validation():
 
 def test_protocols_pick_by_the_main_metric_in_its_direction():
     fit = _fit("train", [0.60, 0.40, 0.50], vals=[0.30, 0.20, 0.25], metric="mse")  # lower is better
-    out = scores.protocols([fit], main="mse")
+    out = protocols.protocols([fit], main="mse")
     assert (out["published"].epoch, out["published"].main) == (2, "mse")
     assert out["clean"].epoch == 2 and out["clean"].picked_by == "validation mse"
     assert out["clean"].test == {"mse": 0.40, "other": pytest.approx(0.60)}  # every test metric at that epoch
     fit = _fit("train", [0.60, 0.40, 0.50], vals=[0.30, 0.20, 0.25], metric="pearson")
-    assert scores.protocols([fit], main="pearson")["clean"].epoch == 1
+    assert protocols.protocols([fit], main="pearson")["clean"].epoch == 1
 
 
 def test_protocols_with_a_carved_fit():
-    out = scores.protocols([_fit("train", [0.9, 0.91]), _fit("train-minus-carved", [0.88, 0.87], vals=[0.8, 0.8])])
+    out = protocols.protocols([_fit("train", [0.9, 0.91]), _fit("train-minus-carved", [0.88, 0.87], vals=[0.8, 0.8])])
     assert (out["published"].fit, out["published"].epoch) == (0, 2)
     assert (out["clean"].fit, out["clean"].epoch, out["clean"].test["accuracy"]) == (1, 1, 0.88)  # tie: earliest

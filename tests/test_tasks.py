@@ -10,7 +10,7 @@ import pytest
 import torch
 from records import make_record
 
-from harness import batches, metrics, routine, scores
+from harness import batches, metrics, predictions, routine
 from harness.cli import main
 from harness.config import RunConfig
 from harness.registry import load_tasks, local_model, local_name
@@ -32,7 +32,7 @@ def test_regression_through_the_one_routine(toy_env, tiny_decoder, tiny_encoder,
     assert rec.task.type == "regression" and rec.model.family == family
     assert [set(e.test.metrics) for e in fit.epochs] == [{"pearson", "spearman", "mse"}] * 8
     # learns: the score follows the word, and the error ends below that of always predicting the mean
-    gold = scores.decode_predictions(rec.test_labels, "regression")
+    gold = predictions.decode_predictions(rec.test_labels, "regression")
     assert rec.protocols["published"].test["pearson"] > 0.8
     assert fit.epochs[-1].test.metrics["mse"] < metrics.trivial_baseline("mse", gold)
     # both protocols pick by the main metric (Pearson): test for published, validation for clean
@@ -42,7 +42,7 @@ def test_regression_through_the_one_routine(toy_env, tiny_decoder, tiny_encoder,
     # per-example predictions in the record, from which every metric recomputes exactly
     assert len(gold) == 40 and gold.min() >= -2 and gold.max() <= 2
     for e in fit.epochs:
-        preds = scores.decode_predictions(e.test_predictions, "regression")
+        preds = predictions.decode_predictions(e.test_predictions, "regression")
         assert len(preds) == 40 and metrics.compute(task.metrics, preds, gold) == e.test.metrics
 
 
@@ -55,7 +55,7 @@ def test_three_classes_through_the_one_routine(toy_env, tiny_decoder, tiny_encod
     rec = routine.run_cell(task, spec, RunConfig(epochs=10, learning_rate=5e-3, batch_size=8), seed=1,
                            mirror=str(toy_env["mirror"]), **QUIET)
     fit = rec.fits[0]
-    gold = scores.decode_predictions(rec.test_labels, "classification")
+    gold = predictions.decode_predictions(rec.test_labels, "classification")
     assert sorted(set(gold.tolist())) == [0, 1, 2] and rec.model.family == family
     assert [set(e.test.metrics) for e in fit.epochs] == [{"macro_f1", "accuracy", "mcc"}] * 10
     # learns: from the trivial baseline of macro-F1 at the first epochs (always NONE, about 0.23 here) to well
@@ -68,7 +68,7 @@ def test_three_classes_through_the_one_routine(toy_env, tiny_decoder, tiny_encod
                                                               for e in fit.epochs]))
     assert rec.protocols["clean"].picked_by == "validation macro_f1"
     for e in fit.epochs:
-        preds = scores.decode_predictions(e.test_predictions, "classification")
+        preds = predictions.decode_predictions(e.test_predictions, "classification")
         assert metrics.compute(task.metrics, preds, gold) == e.test.metrics
 
 

@@ -1,8 +1,9 @@
-"""Scores: the per-example text form of predictions and labels, and the two protocols' epoch choice.
-Pure functions. The metrics themselves are in harness/metrics.py."""
-from __future__ import annotations
+"""The evaluation protocols: which epoch of a run gives its headline numbers. Pure functions.
 
-import numpy as np
+- published: the epoch with the best test score, as the TTL paper did (optimistic: picked on what it is judged on).
+- clean: the epoch with the best validation score; test is only read at that epoch.
+"""
+from __future__ import annotations
 
 from . import metrics
 from .record import EpochMetrics, Fit, ProtocolResult
@@ -10,40 +11,6 @@ from .record import EpochMetrics, Fit, ProtocolResult
 # The protocol every command shows unless told otherwise (table, compare, plot, the sweep's table):
 # a verdict must not rest on an epoch picked on the test split it is judged on.
 DEFAULT_PROTOCOL = "clean"
-
-PREDICTION_DIGITS = 5  # significant digits kept of a regression prediction: metrics move by ~1e-5 at most
-
-
-def encode_ids(ids) -> str:
-    """Class ids -> a compact string, one character each ('0'..'9', then 'a'..)."""
-    return "".join("0123456789abcdefghijklmnopqrstuvwxyz"[int(i)] for i in ids)
-
-
-def decode_ids(text: str) -> np.ndarray:
-    return np.array([int(ch, 36) for ch in text], dtype=np.int64)
-
-
-def round_values(values, digits: int = PREDICTION_DIGITS) -> np.ndarray:
-    """Regression outputs as they are stored: `digits` significant digits (metrics are computed on these)."""
-    return np.array([float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=float)], dtype=np.float64)
-
-
-def encode_values(values) -> str:
-    """Numbers -> space-separated shortest text ('%g' to 6 significant digits; exact for values already rounded
-    by round_values or splits.encode_targets, so decode_values gives back the same floats)."""
-    return " ".join(f"{v:.6g}" for v in np.asarray(values, dtype=float))
-
-
-def decode_values(text: str) -> np.ndarray:
-    return np.array([float(x) for x in text.split()], dtype=np.float64)
-
-
-def encode_predictions(values, task_type: str) -> str:
-    return encode_values(values) if task_type == "regression" else encode_ids(values)
-
-
-def decode_predictions(text: str, task_type: str) -> np.ndarray:
-    return decode_values(text) if task_type == "regression" else decode_ids(text)
 
 
 def pick_published(epochs: list[EpochMetrics], main: str = "accuracy") -> int:
