@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import metrics  # noqa: E402
-from harness.registry import load_tasks  # noqa: E402
-from harness.splits import load_raw  # noqa: E402
-from harness.store import read_record, record_path  # noqa: E402
+from harness.data.splits import load_raw  # noqa: E402
+from harness.record.store import read_record, record_path  # noqa: E402
+from harness.registry.load import load_tasks  # noqa: E402
 
 TASKS = ("assin2-sts", "assin-ptbr-rte", "assin-ptbr-sts")
 MODEL = "minilm-l6"

@@ -1,4 +1,4 @@
-"""What fits where: the per-cell GPU memory estimate `harness sweep --jobs auto` uses (harness/capacity.py), for
+"""What fits where: the per-cell GPU memory estimate `harness sweep --jobs auto` uses (harness/grid/capacity.py), for
 TTL-160m, TTL-460m and a 7B Llama (Gervásio 7B's shape), under full fine-tuning, LoRA r 16 and QLoRA r 16.
 
 An estimate from parameter counts (models built on the meta device from their configs: nothing is downloaded
@@ -30,8 +30,8 @@ SETTINGS = {"full fine-tuning": dict(), "LoRA r 16": dict(peft="lora"), "QLoRA r
 def main() -> int:
     from transformers import LlamaConfig
 
-    from harness.capacity import cell_bytes, footprint
     from harness.config import RunConfig
+    from harness.grid.capacity import cell_bytes, footprint
 
     gib = 2**30
     lines = ["| model (classifier, 2 labels) | parameters | " + " | ".join(SETTINGS) + " |",

@@ -6,7 +6,7 @@ distribution, and the harness's own `train_fit` (so what is timed is the routine
   seed: fp32, random batches of 16 (padding to the longest of 16 random texts), eval batch 16,
         no TF32, unfused AdamW, full last layer
   ours: bf16 autocast with fp32 master weights, TF32, SDPA, fused AdamW, length-grouped batches,
-        eval batch 128, last layer computed only at the pooled position (harness/pooled_layer.py)
+        eval batch 128, last layer computed only at the pooled position (harness/model/pooled_layer.py)
 MFU counts the whole model's FLOPs per real token, as MFU does, so skipped work shows up as a higher MFU.
 The seed rows approximate the seed recipe's Trainer loop by our loop with the seed's settings
 (the Trainer adds its own per-step overhead, and a checkpoint per epoch, on top).
@@ -38,13 +38,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.config import SEED_RECIPE, RunConfig  # noqa: E402
+from harness.finetune.fit import train_fit  # noqa: E402
+from harness.finetune.objective import Objective  # noqa: E402
 from harness.metrics import DEFAULT_METRICS  # noqa: E402
-from harness.objective import Objective  # noqa: E402
-from harness.registry import load_tasks  # noqa: E402
-from harness.training import train_fit  # noqa: E402
+from harness.registry.load import load_tasks  # noqa: E402
 
 CLASSIFY = Objective("classification", DEFAULT_METRICS["classification"])
-from harness.splits import EncodedSplit  # noqa: E402
+from harness.data.splits import EncodedSplit  # noqa: E402
 
 # Each task's length model (the benchmark's own: median and spread of tokens per example); sizes,
 # classes, carve and max_length come from the registry.

@@ -88,7 +88,7 @@ def rss_bytes() -> int:
 
 
 def split_of(lengths: np.ndarray, vocab: int, rng):
-    from harness.splits import EncodedSplit
+    from harness.data.splits import EncodedSplit
 
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     ids = rng.integers(4, vocab, size=int(offsets[-1]), dtype=np.int32)  # never the pad id
@@ -100,10 +100,10 @@ def one_setting(name: str, steps: int, tiny: bool, threads: int) -> dict:
     import torch
     from transformers import LlamaForSequenceClassification
 
-    from harness import adapters
     from harness.config import RunConfig
-    from harness.objective import Objective
-    from harness.training import train_fit
+    from harness.finetune.fit import train_fit
+    from harness.finetune.objective import Objective
+    from harness.model import adapters
 
     lengths, source = assin2_lengths()
     rng = np.random.default_rng(0)
@@ -142,7 +142,7 @@ def saved_activation_bytes(model, split, idx) -> int:
     import torch
     import torch.nn.functional as F
 
-    from harness.batches import collate
+    from harness.finetune.batches import collate
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved = {}

@@ -59,10 +59,10 @@ def main(argv=None) -> int:
         TrainingArguments,
     )
 
-    from harness import data as data_mod
-    from harness import splits as splits_mod
-    from harness.models import model_location
-    from harness.registry import load_models, load_tasks, resolve_model
+    from harness.data import prepare as data_mod
+    from harness.data import splits as splits_mod
+    from harness.model.loading import model_location
+    from harness.registry.load import load_models, load_tasks, resolve_model
 
     task = load_tasks()[args.task]
     spec = resolve_model(args.model, load_models())

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from harness.errors import UserError
 
 
 def _setting(default, help_text: str):
@@ -56,7 +56,7 @@ class RunConfig:
         False, "write a checkpoint after each epoch, beside the record (with LoRA: the adapters and the head)")
     protocols: str = _setting(
         "both", "both, published or clean: which trainings to run where they differ (IMDB, AgNews)")
-    # Training part of the model (harness/adapters.py); LoRA's settings name the variant.
+    # Training part of the model (harness/model/adapters.py); LoRA's settings name the variant.
     peft: str = _setting(
         "none", "none (full fine-tuning), lora (adapters through peft; the head trained in full) or qlora (LoRA on "
                 "4-bit base weights through bitsandbytes; CUDA only)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from harness.errors import UserError
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):

@@ -1,6 +1,6 @@
 """Small complete records for aggregation tests (no training)."""
-from harness.predictions import encode_predictions
-from harness.record import (
+from harness.record.predictions import encode_predictions
+from harness.record.schema import (
     SCHEMA_VERSION,
     EpochMetrics,
     Fit,

@@ -1,4 +1,4 @@
-"""LoRA / QLoRA through peft and gradient checkpointing (harness/adapters.py), on tiny models, offline, CPU."""
+"""LoRA / QLoRA through peft and gradient checkpointing (harness/model/adapters.py), on tiny models, offline, CPU."""
 import sys
 
 import numpy as np
@@ -7,13 +7,15 @@ import torch
 import torch.nn.functional as F
 from tiny_models import ARCHS, tiny_config
 
-from harness import adapters, models, pooled_layer, predictions, routine, training
-from harness import data as data_mod
 from harness.config import RunConfig
+from harness.data import prepare as data_mod
 from harness.errors import UserError
-from harness.objective import Objective
-from harness.registry import load_tasks, local_model
-from harness.variants import variant_name
+from harness.finetune import cell, fit
+from harness.finetune.objective import Objective
+from harness.model import adapters, loading, pooled_layer
+from harness.record import predictions
+from harness.record.variants import variant_name
+from harness.registry.load import load_tasks, local_model
 
 CPU = torch.device("cpu")
 
@@ -77,10 +79,10 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     spec, tok, data = _toy_data(toy_env, folder)
     cfg = RunConfig(epochs=1, learning_rate=1e-2, peft="lora", lora_r=4)
     torch.manual_seed(0)
-    base = models.load_model(spec, str(folder), None, 2, ["NEG", "POS"], tok, cfg, False)
+    base = loading.load_model(spec, str(folder), None, 2, ["NEG", "POS"], tok, cfg, False)
     model, info = adapters.prepare(base, cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    training.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
+    fit.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
                       objective=Objective("classification", ("accuracy", "macro_f1")),
                       cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
                       train_set="train", validation_source=None, checkpoint_dir=None, log=lambda m: None)
@@ -107,7 +109,7 @@ def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predicti
 
     task, spec = load_tasks()["toy"], local_model(tiny_decoder)
     cfg = RunConfig(epochs=2, learning_rate=3e-3, peft="lora", lora_r=4, save_every_epoch=True)
-    rec = routine.run_cell(task, spec, cfg, seed=1, limit=32, mirror=str(toy_env["mirror"]),
+    rec = cell.run_cell(task, spec, cfg, seed=1, limit=32, mirror=str(toy_env["mirror"]),
                            checkpoint_dir=tmp_path / "ck", log=lambda m: None)
     folder = tmp_path / "ck" / "train-epoch2"
     saved = load_file(folder / "adapter_model.safetensors")
@@ -116,10 +118,10 @@ def test_lora_checkpoints_hold_adapters_and_head_and_reload_to_the_same_predicti
 
     _, tok, data = _toy_data(toy_env, tiny_decoder)
     torch.manual_seed(123)  # another head initialisation: the checkpoint's head must replace it
-    base = models.load_model(spec, str(tiny_decoder), None, 2, ["NEG", "POS"], tok, RunConfig(), False)
+    base = loading.load_model(spec, str(tiny_decoder), None, 2, ["NEG", "POS"], tok, RunConfig(), False)
     model = PeftModel.from_pretrained(base, folder)
     objective = Objective("classification", ("accuracy",))
-    metrics, preds, _, _ = training.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
+    metrics, preds, _, _ = fit.evaluate(model, data.splits["test"], objective, cfg, tok.pad_token_id, CPU)
     epoch2 = rec.fits[0].epochs[1]
     assert predictions.encode_ids(preds) == epoch2.test_predictions
     assert metrics.loss == pytest.approx(epoch2.test.loss, rel=1e-5)
@@ -135,7 +137,7 @@ def test_lora_settings_name_the_variant_and_are_recorded(toy_env, tiny_encoder):
     assert variant_name(RunConfig(peft="lora", gradient_checkpointing=True, sharding="fsdp",
                                   emissions_country="BRA").recipe_overrides(), None) == lora
     cfg = RunConfig(epochs=1, peft="lora", lora_r=2)
-    rec = routine.run_cell(load_tasks()["toy"], local_model(tiny_encoder), cfg, seed=1, limit=16,
+    rec = cell.run_cell(load_tasks()["toy"], local_model(tiny_encoder), cfg, seed=1, limit=16,
                            mirror=str(toy_env["mirror"]), log=lambda m: None)
     assert rec.variant == variant_name(cfg.recipe_overrides(), 16) == "epochs=1_lora_r=2_peft=lora_limit16"
     lora = rec.adaptation.lora
@@ -173,11 +175,11 @@ def test_unknown_lora_target_is_refused_with_the_valid_names():
 
 
 def test_qlora_without_cuda_is_one_line_and_exit_2_before_any_loading(toy_env, tiny_decoder, monkeypatch, capsys):
-    from harness.cli import main
+    from harness.cli.commands import main
 
     loaded = []
     for name in ("load_tokenizer", "load_model"):
-        monkeypatch.setattr(models, name, lambda *a, _n=name, **k: loaded.append(_n))
+        monkeypatch.setattr(loading, name, lambda *a, _n=name, **k: loaded.append(_n))
     import transformers
 
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained",
@@ -192,7 +194,7 @@ def test_qlora_without_cuda_is_one_line_and_exit_2_before_any_loading(toy_env, t
     assert err.count("\n") == 1 and "--peft qlora needs a CUDA GPU" in err and "use --peft lora" in err
     assert not toy_env["results"].exists() or not list(toy_env["results"].rglob("*.json"))
     with pytest.raises(UserError, match="needs a CUDA GPU"):  # the routine refuses too (sweeps call it directly)
-        routine.run_cell(load_tasks()["toy"], local_model(tiny_decoder), RunConfig(peft="qlora", device="cpu"),
+        cell.run_cell(load_tasks()["toy"], local_model(tiny_decoder), RunConfig(peft="qlora", device="cpu"),
                          seed=1, mirror=str(toy_env["mirror"]), log=lambda m: None)
     assert loaded == []
 
@@ -236,8 +238,8 @@ def test_gradient_checkpointing_trains_the_same_run(toy_env, tiny_encoder):
     """A whole run (BERT with dropout, LoRA): the same losses and predictions, epoch by epoch."""
     task, spec = load_tasks()["toy"], local_model(tiny_encoder)
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
-    plain = routine.run_cell(task, spec, RunConfig(epochs=2, peft="lora", learning_rate=3e-3), **kwargs)
-    gc = routine.run_cell(task, spec, RunConfig(epochs=2, peft="lora", learning_rate=3e-3,
+    plain = cell.run_cell(task, spec, RunConfig(epochs=2, peft="lora", learning_rate=3e-3), **kwargs)
+    gc = cell.run_cell(task, spec, RunConfig(epochs=2, peft="lora", learning_rate=3e-3,
                                                 gradient_checkpointing=True), **kwargs)
     assert gc.adaptation.gradient_checkpointing and not plain.adaptation.gradient_checkpointing
     for a, b in zip(plain.fits[0].epochs, gc.fits[0].epochs, strict=True):

@@ -8,11 +8,12 @@ import pytest
 import torch
 from tiny_models import ARCHS, DECODERS, PAD_TOKEN, make_model
 
-from harness import batches, models, pooled_layer, routine
 from harness.config import RunConfig
+from harness.data.splits import EncodedSplit
 from harness.errors import UserError
-from harness.registry import load_models, load_tasks, local_model
-from harness.splits import EncodedSplit
+from harness.finetune import batches, cell
+from harness.model import loading, pooled_layer
+from harness.registry.load import load_models, load_tasks, local_model
 
 POOLED = {"llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "modernbert"}  # DeBERTa: full
 
@@ -37,9 +38,9 @@ def _spec(folder, arch):
 
 def _load(folder, arch, pooled=True):
     spec = _spec(folder, arch)
-    tok = models.load_tokenizer(spec, str(folder), None, False)
+    tok = loading.load_tokenizer(spec, str(folder), None, False)
     torch.manual_seed(0)
-    model = models.load_model(spec, str(folder), None, 2, ["A", "B"], tok, RunConfig(), False).eval()
+    model = loading.load_model(spec, str(folder), None, 2, ["A", "B"], tok, RunConfig(), False).eval()
     if pooled:
         pooled_layer.install(model)
     return spec, tok, model
@@ -74,9 +75,9 @@ def test_trains_every_weight_and_a_seed_fixes_the_numbers(arch, tiny, toy_env, t
     spec = _spec(folder, arch)
     task = load_tasks()["toy"]
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
-    first = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=1e-2, save_every_epoch=True),
+    first = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=1e-2, save_every_epoch=True),
                              checkpoint_dir=tmp_path, **kwargs)
-    again = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=1e-2), **kwargs)
+    again = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=1e-2), **kwargs)
     losses = [e.train_loss for e in first.fits[0].epochs]
     assert losses[-1] < losses[0], losses
     assert [e.test_predictions for e in again.fits[0].epochs] == [e.test_predictions for e in first.fits[0].epochs]
@@ -158,12 +159,12 @@ def _registry_entry(toy_env, folder, pad_token=None):
 def test_a_tokenizer_without_pad_token_is_refused_by_default(toy_env, tiny):
     spec, _ = _registry_entry(toy_env, tiny("qwen3"))
     with pytest.raises(UserError, match="no pad token.*field pad_token"):
-        models.load_tokenizer(spec, spec.path, None, False)
+        loading.load_tokenizer(spec, spec.path, None, False)
 
 
 def test_the_entry_names_the_pad_token(toy_env, tiny):
     spec, _ = _registry_entry(toy_env, tiny("qwen3"), "<|pad|>")
-    tok = models.load_tokenizer(spec, spec.path, None, False)
+    tok = loading.load_tokenizer(spec, spec.path, None, False)
     assert tok.pad_token == "<|pad|>" and tok.pad_token_id == tok.get_vocab()["<|pad|>"] != tok.eos_token_id
 
 
@@ -174,5 +175,5 @@ def test_the_entry_names_the_pad_token(toy_env, tiny):
 def test_a_bad_pad_token_names_the_file_and_field(toy_env, tiny, pad, message):
     spec, models_file = _registry_entry(toy_env, tiny("qwen3"), pad)
     with pytest.raises(UserError, match=message) as err:
-        models.load_tokenizer(spec, spec.path, None, False)
+        loading.load_tokenizer(spec, spec.path, None, False)
     assert str(err.value).startswith(f"{models_file}: tiny-qwen: field 'pad_token'") and "\n" not in str(err.value)

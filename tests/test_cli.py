@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import write_parquet
 
-from harness.cli import main
-from harness.registry import local_name
-from harness.store import read_record
+from harness.cli.commands import main
+from harness.record.store import read_record
+from harness.registry.load import local_name
 
 
 def harness(*args, env=None, timeout=300):
@@ -23,7 +23,7 @@ def harness(*args, env=None, timeout=300):
 
 
 def test_help_is_quick_and_imports_nothing_heavy():
-    code = ("import sys, harness.cli as c; c.build_parser(); "
+    code = ("import sys, harness.cli.commands as c; c.build_parser(); "
             "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
@@ -254,7 +254,7 @@ def test_table_shows_the_ttl_group_by_default_and_other_groups_on_request(tmp_pa
     a local folder) join it; --group picks another group, --group all shows every model."""
     from records import make_record
 
-    from harness.store import write_record
+    from harness.record.store import write_record
 
     shown = {"ttl-160m": "TTL-160m", "minilm-l6": "MiniLM-L6 (English)", "tucano-160m": "Tucano-160m",
              "my-folder": "my-folder"}  # the registry's display names; the record's for a folder

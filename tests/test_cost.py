@@ -6,13 +6,14 @@ import time
 import pytest
 import torch
 
-from harness import cost_table, energy, routine
-from harness.cli import main
+from harness.cli.commands import main
 from harness.config import RunConfig
 from harness.errors import UserError
-from harness.record_json import from_dict
-from harness.registry import load_tasks, local_model
-from harness.store import read_record
+from harness.finetune import cell, energy
+from harness.outputs import cost_table
+from harness.record.serialize import from_dict
+from harness.record.store import read_record
+from harness.registry.load import load_tasks, local_model
 
 CPU = torch.device("cpu")
 
@@ -67,7 +68,7 @@ def test_without_codecarbon_the_record_says_so(monkeypatch):
 
 def test_unknown_country_is_refused_before_loading(toy_env, tiny_encoder):
     with pytest.raises(UserError, match="XYZ: not a country codecarbon knows"):
-        routine.run_cell(load_tasks()["toy"], local_model(tiny_encoder), RunConfig(emissions_country="XYZ"),
+        cell.run_cell(load_tasks()["toy"], local_model(tiny_encoder), RunConfig(emissions_country="XYZ"),
                          seed=1, mirror=str(toy_env["mirror"]), log=lambda m: None)
 
 
@@ -116,7 +117,7 @@ def test_cost_fields_in_every_record_and_the_cost_table(toy_env, tiny_encoder, n
 def test_cost_rows_average_over_seeds_and_read_older_records():
     from types import SimpleNamespace
 
-    from harness.record import Adaptation, Cost, PeakMemory
+    from harness.record.schema import Adaptation, Cost, PeakMemory
 
     def rec(seed, energy, peak, adaptation=True):
         return SimpleNamespace(
@@ -135,7 +136,7 @@ def test_cost_rows_average_over_seeds_and_read_older_records():
 
 
 def test_figures_are_summed_over_processes_only_when_every_process_measured():
-    from harness.record import Cost
+    from harness.record.schema import Cost
 
     two_ranks = lambda values: [2 * v for v in values]  # noqa: E731  (all_sum over two identical processes)
     measured = Cost(country="DEU", tracker="codecarbon", energy_kwh=1.5, emissions_kg=0.5, cpu_energy_kwh=1.0)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from harness import data, splits
+from harness.data import prepare, splits
 from harness.errors import UserError
-from harness.registry import load_tasks
-from harness.registry_parse import parse_task
+from harness.registry.load import load_tasks
+from harness.registry.parse import parse_task
 
 
 def example(split, i):
@@ -53,9 +53,9 @@ def test_decoder_template_glues_bos_eos_and_tokenizer_adds_its_own(tiny_decoder)
     tok = AutoTokenizer.from_pretrained(tiny_decoder)
     task = load_tasks()["assin2"]
     raw = splits.RawSplit({"premise": ["Um homem"], "hypothesis": ["Alguém"]}, np.array([1]))
-    first, second = data.format_texts(task, raw, "decoder", tok)
+    first, second = prepare.format_texts(task, raw, "decoder", tok)
     assert first == ["<s>Um homem<s>Alguém</s>"] and second is None
-    enc = data.encode(tok, first, second, raw.labels, 512, pairs_need_types=False)
+    enc = prepare.encode(tok, first, second, raw.labels, 512, pairs_need_types=False)
     ids, _ = example(enc, 0)
     assert ids[:2].tolist() == [1, 1] and ids[-1] == 2  # TTL: two BOS at the start, EOS last
 
@@ -66,9 +66,9 @@ def test_encoder_pair_gets_token_type_ids(tiny_encoder):
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     task = load_tasks()["assin2"]
     raw = splits.RawSplit({"premise": ["abc"], "hypothesis": ["de"]}, np.array([0]))
-    first, second = data.format_texts(task, raw, "encoder", tok)
+    first, second = prepare.format_texts(task, raw, "encoder", tok)
     assert (first, second) == (["abc"], ["de"])
-    enc = data.encode(tok, first, second, raw.labels, 512, pairs_need_types=True)
+    enc = prepare.encode(tok, first, second, raw.labels, 512, pairs_need_types=True)
     ids, types = example(enc, 0)
     assert types is not None
     # [CLS] a b c [SEP] d e [SEP]: the second segment (and its [SEP]) has type 1
@@ -88,11 +88,11 @@ def test_real_assin2_loads_from_the_mirror_and_caches(assin2_mirror, tiny_encode
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     task = load_tasks()["assin2"]
-    first = data.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
+    first = prepare.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
     assert {k: len(v) for k, v in first.splits.items()} == {"train": 50, "validation": 50, "test": 50}
     assert first.source.endswith("nilc-nlp/assin2") and first.revision.startswith("sha256:")
     assert not first.cache_hit
-    second = data.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
+    second = prepare.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
     assert second.cache_hit and second.fingerprint == first.fingerprint
     assert np.array_equal(second.splits["test"].ids, first.splits["test"].ids)
     full = splits.load_raw(task, str(assin2_mirror))[0]
@@ -106,7 +106,7 @@ def test_missing_column_is_named(toy_env, tiny_encoder):
     bad = bad.__class__(**{**bad.__dict__, "encoder_templates": ("{premisse}",)})
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     with pytest.raises(UserError, match="column 'premisse' not in split 'train'"):
-        data.prepare(bad, tok, "encoder", max_positions=512, mirror=str(toy_env["mirror"]))
+        prepare.prepare(bad, tok, "encoder", max_positions=512, mirror=str(toy_env["mirror"]))
 
 
 def test_hub_unreachable_points_to_the_mirror(tiny_encoder):
@@ -114,7 +114,7 @@ def test_hub_unreachable_points_to_the_mirror(tiny_encoder):
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     with pytest.raises(UserError, match=r"cannot load the dataset from the hub.*--mirror DIR"):
-        data.prepare(load_tasks()["imdb"], tok, "encoder", max_positions=512)
+        prepare.prepare(load_tasks()["imdb"], tok, "encoder", max_positions=512)
 
 
 def test_empty_split_is_refused():

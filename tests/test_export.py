@@ -10,8 +10,11 @@ import pytest
 import yaml
 from records import make_record, with_provenance
 
-from harness import export, metrics, results, store
-from harness.cli import main
+from harness import metrics, results
+from harness.aggregate import frame
+from harness.cli.commands import main
+from harness.outputs import hub_formats
+from harness.record import store
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GOLD = [0, 1] * 20
@@ -55,10 +58,10 @@ def test_model_index_round_trips_through_huggingface_hub(results_dir, capsys):
     text = (results_dir / "export" / "ttl-160m" / "model-index.yaml").read_text()
     assert capsys.readouterr().out == text
     df = results.load(results_dir)
-    from harness.registry import load_tasks
+    from harness.registry.load import load_tasks
 
-    built = export.model_index_results(export.cell_summaries(df, "ttl-160m", "published", "default", load_tasks()),
-                                       "published")
+    summaries = hub_formats.cell_summaries(df, "ttl-160m", "published", "default", load_tasks())
+    built = hub_formats.model_index_results(summaries, "published")
     parsed = ModelCardData(**yaml.safe_load(text))
     assert parsed.model_name == "TTL-160m" and parsed.eval_results == built
     by_key = {(e.dataset_type, e.metric_type): e for e in parsed.eval_results}
@@ -90,10 +93,10 @@ def test_eval_results_files_follow_the_hub_format(results_dir):
     assert data[0]["value"] == round(float(np.mean([90.0, 92.5, 87.5])), 2)
     (entry,) = parse_eval_result_entries(data)
     df = results.load(results_dir)
-    from harness.registry import load_tasks
+    from harness.registry.load import load_tasks
 
-    built = export.eval_result_entries(export.cell_summaries(df, "ttl-160m", "clean", "default", load_tasks()),
-                                       "clean", "default")
+    summaries = hub_formats.cell_summaries(df, "ttl-160m", "clean", "default", load_tasks())
+    built = hub_formats.eval_result_entries(summaries, "clean", "default")
     assert built["imdb"] == [entry]
     assert "protocol clean" in entry.notes and entry.date == "2026-01-01T00:00:00+00:00"
 
@@ -114,7 +117,7 @@ def test_jsonl_one_line_per_record_and_metric_with_intervals(results_dir):
     assert acc["ci95_low"] == pytest.approx((centre - spread) / (1 + z * z / n))
     assert acc["ci95_high"] == pytest.approx((centre + spread) / (1 + z * z / n))
     assert acc["test_examples"] == 40 and acc["model_fingerprint"] == "sha256:weights1"
-    assert set(results.PROVENANCE) <= set(acc)
+    assert set(frame.PROVENANCE) <= set(acc)
 
 
 def test_wilson_interval_covers_as_it_says():
@@ -125,7 +128,7 @@ def test_wilson_interval_covers_as_it_says():
     hits = 0
     for _ in range(1000):
         pred = (rng.random(120) > 0.85).astype(np.int64)
-        low, high, _ = export.interval("accuracy", 0.0, pred, gold)
+        low, high, _ = hub_formats.interval("accuracy", 0.0, pred, gold)
         hits += low <= 0.85 <= high
     assert 0.92 <= hits / 1000 <= 0.98
 
@@ -142,7 +145,7 @@ def test_macro_f1_bootstrap_interval_covers_roughly():
     hits = 0
     for _ in range(60):
         idx = rng.integers(0, 200_000, 300)
-        low, high, method = export.interval("macro_f1", 0.0, population_pred[idx], population_gold[idx])
+        low, high, method = hub_formats.interval("macro_f1", 0.0, population_pred[idx], population_gold[idx])
         hits += low <= truth <= high
     assert "bootstrap" in method and 0.85 <= hits / 60 <= 1.0
 
@@ -155,7 +158,7 @@ def test_the_bootstraps_macro_f1_is_scores_macro_f1_and_sklearn():
     rng = np.random.default_rng(3)
     pred, gold = rng.integers(0, 4, (50, 30)), rng.integers(0, 4, (50, 30))
     pred[0] = gold[0] = 1  # one class only: the others are left out, as sklearn does with the labels present
-    batched = metrics.batched("macro_f1", pred, gold)  # what export.interval's bootstrap scores
+    batched = metrics.batched("macro_f1", pred, gold)  # what hub_formats.interval's bootstrap scores
     for i in range(50):
         assert batched[i] == pytest.approx(macro_f1(pred[i], gold[i]))
         assert batched[i] == pytest.approx(f1_score(gold[i], pred[i], average="macro"))

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from harness.data import cache_dir
-from harness.store import read_record, scan
+from harness.data.prepare import cache_dir
+from harness.record.store import read_record, scan
 
 
 def _start_run(toy_env, model, results, seed=42, extra=(), env=None):

@@ -3,7 +3,8 @@ derived baselines against simulation, and the rounding that lets a record's metr
 import numpy as np
 import pytest
 
-from harness import metrics, predictions
+from harness import metrics
+from harness.record import predictions
 
 
 def old_macro_f1(pred, gold, num_classes):

@@ -2,9 +2,11 @@
 import pytest
 from records import make_record, with_provenance
 
-from harness import mixing, results, store
-from harness.cli import main
+from harness import results
+from harness.aggregate import pooling
+from harness.cli.commands import main
 from harness.errors import UserError
+from harness.record import store
 
 TASKS = [("imdb", "IMDB")]
 MODELS = [("big", "Big")]
@@ -39,7 +41,7 @@ def test_the_api_refuses_too_and_names_only_that_field(field, tmp_path):
     _write(tmp_path, 1)
     _write(tmp_path, 2, **FIELD_CASES[field])
     df = results.load(tmp_path)
-    assert [c.field for c in mixing.conflicts(df)] == [field]
+    assert [c.field for c in pooling.conflicts(df)] == [field]
     with pytest.raises(UserError, match=f"differs in {field}"):
         results.table(df, protocol="published", tasks=TASKS, models=MODELS, published={})
 
@@ -47,7 +49,7 @@ def test_the_api_refuses_too_and_names_only_that_field(field, tmp_path):
 def test_records_that_differ_in_precision_are_tabulated_apart_never_pooled(tmp_path, capsys):
     _write(tmp_path, 1)
     _write(tmp_path, 2, precision="bf16")
-    assert [c.field for c in mixing.conflicts(results.load(tmp_path))] == ["precision"]
+    assert [c.field for c in pooling.conflicts(results.load(tmp_path))] == ["precision"]
     assert main(["table", "--results", str(tmp_path), "--protocol", "published"]) == 0
     out = capsys.readouterr().out
     assert "precision bf16 (cpu)" in out and "precision fp32 (cpu)" in out and "(n=2)" not in out
@@ -64,7 +66,7 @@ def test_unknown_values_are_not_compared(tmp_path, capsys):
     """A migrated v1 record cannot say what it used: it is pooled, not taken for a difference."""
     _write(tmp_path, 1)
     _write(tmp_path, 2, definition=None, data=None, weights="unknown", precision=None)
-    assert mixing.conflicts(results.load(tmp_path)) == []
+    assert pooling.conflicts(results.load(tmp_path)) == []
     assert main(["table", "--results", str(tmp_path)]) == 0
 
 
@@ -74,7 +76,7 @@ def test_different_cells_may_differ(tmp_path):
     store.write_record(tmp_path, with_provenance(make_record("imdb", "small", 1, 80.0), weights="sha256:other"))
     store.write_record(tmp_path, with_provenance(make_record("imdb", "big", 1, 80.0, variant="limit10"),
                                                  precision="bf16"))
-    assert mixing.conflicts(results.load(tmp_path)) == []
+    assert pooling.conflicts(results.load(tmp_path)) == []
 
 
 def test_the_check_is_generic_over_fields(tmp_path):
@@ -82,6 +84,6 @@ def test_the_check_is_generic_over_fields(tmp_path):
     _write(tmp_path, 2)
     df = results.load(tmp_path)
     df.loc[df.seed == 2, "harness_version"] = "9.9"
-    (found,) = mixing.conflicts(df, {"harness version": "harness_version"})
+    (found,) = pooling.conflicts(df, {"harness version": "harness_version"})
     assert found.field == "harness version" and found.seeds == {"test": [1], "9.9": [2]}
-    assert mixing.conflicts(df) == []
+    assert pooling.conflicts(df) == []

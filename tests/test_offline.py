@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import embedded, hub_check, mirror_lock, prefetch, sweep_executors
-from harness.cli import main
+from harness import embedded
+from harness.cli.commands import main
 from harness.errors import UserError
-from harness.registry import load_models, load_tasks
-from harness.store import read_record
+from harness.grid import executors
+from harness.hub import mirror_lock, prefetch, reachability
+from harness.record.store import read_record
+from harness.registry.load import load_models, load_tasks
 
 ADVICE = ("HF_HUB_OFFLINE=1", "--mirror DIR", "harness prefetch")
 
@@ -32,7 +34,7 @@ def closed_port() -> int:
 
 def test_probe_refused_connection_is_unreachable_at_once():
     t0 = time.perf_counter()
-    reason = hub_check.unreachable_reason(f"http://127.0.0.1:{closed_port()}")
+    reason = reachability.unreachable_reason(f"http://127.0.0.1:{closed_port()}")
     assert reason is not None and "refused" in reason.lower()
     assert time.perf_counter() - t0 < 2
 
@@ -43,7 +45,7 @@ def test_probe_silent_server_is_cut_off_at_the_timeout():
         server.bind(("127.0.0.1", 0))
         server.listen()
         t0 = time.perf_counter()
-        reason = hub_check.unreachable_reason(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5)
+        reason = reachability.unreachable_reason(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5)
         elapsed = time.perf_counter() - t0
     assert reason is not None and 0.4 < elapsed < 1.5
 
@@ -60,7 +62,7 @@ def test_probe_any_http_answer_is_reachable():
     server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert hub_check.unreachable_reason(f"http://127.0.0.1:{server.server_port}") is None
+        assert reachability.unreachable_reason(f"http://127.0.0.1:{server.server_port}") is None
     finally:
         server.shutdown()
 
@@ -98,9 +100,9 @@ def test_sweep_failure_summary_keeps_the_whole_error_line(tmp_path):
     error = "harness: error: the Hugging Face hub (x) is unreachable " + "x" * 300 + " " + " ".join(ADVICE)
     log = tmp_path / "cell.log"
     log.write_text("some progress\n" + error + "\n")
-    assert sweep_executors._last_line(log) == error
+    assert executors._last_line(log) == error
     log.write_text("Traceback ...\n" + "y" * 5000 + "\n")  # a foreign line is still cut to a summary's size
-    assert len(sweep_executors._last_line(log)) <= 300
+    assert len(executors._last_line(log)) <= 300
 
 
 # ------------------------------------------------------------------ the lock
@@ -232,7 +234,7 @@ def test_prefetch_calls_the_library_with_the_resolved_commit_and_writes_the_lock
     monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda api, *a, **kw: fake.repo_info(api, *a, **kw))
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(hub_check, "_hub_unreachable", lambda url: None)  # the probe: this machine has no hub
+    monkeypatch.setattr(reachability, "_hub_unreachable", lambda url: None)  # the probe: this machine has no hub
     mirror = tmp_path / "mirror"
     assert main(["prefetch", "--tasks", "hatebr", "--models", "ttl-160m", "--mirror", str(mirror)]) == 0
     assert fake.calls == [
@@ -272,7 +274,7 @@ def test_prefetch_refuses_offline_mode_and_reports_an_unknown_repo_in_one_line(t
 
     assert main(["prefetch", "--tasks", "assin2", "--models", "ttl-160m", "--mirror", str(tmp_path)]) == 2  # offline
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(hub_check, "_hub_unreachable", lambda url: None)
+    monkeypatch.setattr(reachability, "_hub_unreachable", lambda url: None)
 
     def not_found(api, repo_id, **kw):  # the library's errors carry an HTTP response; the text is what counts
         raise RuntimeError(f"404 Client Error.\n\nRepository Not Found for url: .../api/datasets/{repo_id}")
@@ -288,8 +290,8 @@ def test_a_run_reads_the_parquet_branch_layout_prefetch_writes(tmp_path):
     import pyarrow.parquet as pq
     from conftest import toy_rows
 
-    from harness.registry_parse import parse_task
-    from harness.splits import load_raw
+    from harness.data.splits import load_raw
+    from harness.registry.parse import parse_task
 
     for split, n in (("train", 30), ("validation", 10), ("test", 12)):
         (tmp_path / "o" / "conv" / "default" / split).mkdir(parents=True)
@@ -316,7 +318,7 @@ def test_embedded_copy_matches_its_lock_and_carries_its_license():
 
 
 def test_registered_task_loads_from_the_embedded_copy_when_the_hub_is_off():
-    from harness.splits import load_raw
+    from harness.data.splits import load_raw
 
     raw, source, revision = load_raw(load_tasks()["assin-ptbr-rte"])
     assert source == "embedded" and revision.startswith("sha256:")
@@ -328,7 +330,7 @@ def test_registered_task_loads_from_the_embedded_copy_when_the_hub_is_off():
 
 
 def test_a_mirror_that_holds_the_dataset_wins_over_the_embedded_copy(assin2_mirror):
-    from harness.splits import load_raw
+    from harness.data.splits import load_raw
 
     if not (assin2_mirror / "nilc-nlp" / "assin" / "ptbr").is_dir():
         pytest.skip("no ASSIN in the shared mirror")
@@ -366,7 +368,7 @@ def watch(event, args):
     elif event == "socket.connect" and isinstance(args[1], tuple):  # an address, not a local (unix) socket
         print("network attempt: connect to", args[1], file=sys.stderr, flush=True)
 sys.addaudithook(watch)
-from harness.cli import main
+from harness.cli.commands import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -409,7 +411,7 @@ def test_the_demo_summary_leads_with_the_tasks_main_metric():
     model and for always answering the most frequent class."""
     from records import make_record
 
-    from harness.demo import summary
+    from harness.cli.demo import summary
 
     gold = [0] * 7 + [1, 2, 2]
     rec = make_record("rte", "m", 42, 0, gold=gold, preds=gold, main="macro_f1",

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.container import ErrorbarContainer
 from records import make_record
 
-from harness import plot
-from harness import table as tb
+from harness.aggregate import table as tb
+from harness.outputs import plot
 
 TASKS = [("imdb", "IMDB"), ("assin2", "Assin2")]
 MODELS = [("three", "Three seeds"), ("one", "One seed")]
@@ -144,7 +144,7 @@ def test_learning_curves_hold_every_seeds_epochs():
 
 def test_a_regression_record_plots_and_reports(tmp_path):
     """A task whose main metric is not accuracy: the figures show its main metric (Pearson), the report renders."""
-    from harness.report import render_report
+    from harness.outputs.report import render_report
 
     gold = [1.0, 2.0, 3.0, 4.0, 5.0, 2.5]
     records = [make_record("sts", m, s, 0, gold=gold, preds=gold, task_type="regression", main="pearson",
@@ -162,8 +162,8 @@ def test_a_regression_record_plots_and_reports(tmp_path):
 
 
 def test_harness_plot_writes_the_dot_figure(tmp_path, capsys):
-    from harness.cli import main
-    from harness.store import write_record
+    from harness.cli.commands import main
+    from harness.record.store import write_record
 
     for s, v in enumerate([88.0, 89.0, 87.5]):
         write_record(tmp_path, make_record("assin2", "bertimbau-base", s, v))

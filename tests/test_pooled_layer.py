@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_models import tiny_config
 
-from harness import pooled_layer
+from harness.model import pooled_layer
 
 POOLED = ["llama", "mistral", "qwen2", "qwen3", "bert", "roberta", "xlm-roberta", "modernbert"]
 DECODERS = ["llama", "mistral", "qwen2", "qwen3"]

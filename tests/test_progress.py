@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress, routine
 from harness.config import RunConfig
-from harness.registry import load_tasks, local_model
-from harness.sweep import GridCell, Outcome
-from harness.sweep_executors import _progress
+from harness.finetune import cell, progress
+from harness.grid.executors import _progress
+from harness.grid.plan import GridCell, Outcome
+from harness.registry.load import load_tasks, local_model
 
 
 class Terminal(io.StringIO):
@@ -20,7 +20,7 @@ class Terminal(io.StringIO):
 
 def _run(toy_env, model, stream):
     task = load_tasks()["toy"]
-    return routine.run_cell(task, local_model(model), RunConfig(epochs=2, batch_size=8), seed=1, limit=40,
+    return cell.run_cell(task, local_model(model), RunConfig(epochs=2, batch_size=8), seed=1, limit=40,
                             mirror=str(toy_env["mirror"]), log=progress.for_stream(stream))
 
 

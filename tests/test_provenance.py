@@ -11,15 +11,16 @@ import pytest
 import yaml
 from records import make_record
 
-from harness import fingerprint, results, store
-from harness.cli import main
+from harness import results
+from harness.cli.commands import main
 from harness.errors import UserError
-from harness.provenance import model_provenance
-from harness.record import SCHEMA_VERSION, UNKNOWN
-from harness.record_json import from_dict, migrate_v1
-from harness.registry import load_models
-from harness.registry_parse import parse_model, parse_task
-from harness.specs import ModelSpec
+from harness.record import fingerprint, store
+from harness.record.provenance import model_provenance
+from harness.record.schema import SCHEMA_VERSION, UNKNOWN
+from harness.record.serialize import from_dict, migrate_v1
+from harness.registry.load import load_models
+from harness.registry.parse import parse_model, parse_task
+from harness.registry.specs import ModelSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

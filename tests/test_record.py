@@ -3,8 +3,8 @@ import json
 import pytest
 from records import make_record
 
-from harness import store, variants
 from harness.errors import UserError
+from harness.record import store, variants
 
 
 def test_round_trip(tmp_path):
@@ -50,8 +50,8 @@ def test_results_path_that_is_a_file(tmp_path):
 def test_version_1_records_are_read_with_their_metrics_as_a_mapping(tmp_path):
     from pathlib import Path
 
-    from harness.record import SCHEMA_VERSION
-    from harness.record_json import upgrade_metrics
+    from harness.record.schema import SCHEMA_VERSION
+    from harness.record.serialize import upgrade_metrics
 
     fixture = Path(__file__).parent / "fixtures" / "ttl_table" / "records_v1.json"
     rel, v1 = next(iter(json.loads(fixture.read_text()).items()))

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.registry import load_models, load_tasks, resolve_model, resolve_task, table_models
-from harness.registry_parse import parse_task
+from harness.registry.load import load_models, load_tasks, resolve_model, resolve_task, table_models
+from harness.registry.parse import parse_task
 
 VALID = {
     "name": "t", "display_name": "T", "hub_id": "o/t", "splits": {"train": "train", "test": "test"},

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import predictions, protocols
-from harness import table as tb
-from harness import table_text as tt
-from harness.cli import main
-from harness.record import (
+from harness.aggregate import table as tb
+from harness.cli.commands import main
+from harness.outputs import table_text as tt
+from harness.outputs.report import build_view, render_report
+from harness.record import predictions, protocols
+from harness.record.schema import (
     SCHEMA_VERSION,
     EpochMetrics,
     Fit,
@@ -26,9 +27,8 @@ from harness.record import (
     Timings,
     Tokens,
 )
-from harness.registry import local_name
-from harness.report import build_view, render_report
-from harness.store import read_record, write_record
+from harness.record.store import read_record, write_record
+from harness.registry.load import local_name
 
 TASKS = [("imdb", "IMDB"), ("assin2", "Assin2")]
 MODELS = [("big", "Big model"), ("small", "Small model")]
@@ -342,7 +342,7 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     page = parse(html)
     records = [read_record(p) for p in sorted(results.rglob("seed*.json"))]
     assert len(records) == 12
-    from harness.cli_results import _table_axes
+    from harness.cli.show import _table_axes
 
     tasks, models, published, _, _, _ = _table_axes(records=records)
     assert ("toy", "Toy") in tasks

@@ -4,10 +4,11 @@ import json
 import pytest
 from records import make_record, with_provenance
 
-from harness import results, store
-from harness.cli import main
-from harness.protocols import DEFAULT_PROTOCOL
-from harness.record_build import failure_record
+from harness import results
+from harness.cli.commands import main
+from harness.record import store
+from harness.record.build import failure_record
+from harness.record.protocols import DEFAULT_PROTOCOL
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def results_dir(tmp_path):
         store.write_record(folder, with_provenance(make_record("assin2", "ttl-160m", seed, 86.0 - seed)))
     store.write_record(folder, with_provenance(make_record("imdb", "ttl-160m", 0, 70.0, variant="limit20")))
     from harness.config import RunConfig
-    from harness.registry import load_models, load_tasks
+    from harness.registry.load import load_models, load_tasks
 
     failed = failure_record(load_tasks()["imdb"], load_models()["ttl-160m"], RunConfig(), 9, None, "diverged")
     store.write_record(folder, failed)

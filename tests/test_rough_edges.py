@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.registry import load_models, local_name
-from harness.store import is_complete, read_record, record_path
+from harness.cli.commands import main
+from harness.record.store import is_complete, read_record, record_path
+from harness.registry.load import load_models, local_name
 from harness.yamlfile import read_yaml
 
 
@@ -125,7 +125,7 @@ def test_an_offline_dataset_error_says_offline_not_cached_in_none(toy_env, tiny_
 
 
 def test_the_root_cause_stops_where_the_library_suppressed_the_context():
-    from harness.splits import _root_cause
+    from harness.data.splits import _root_cause
 
     def load():  # the shape of datasets' offline failure
         try:
@@ -314,12 +314,12 @@ def test_hostile_slurm_flags(flags, message, toy_env, tiny_encoder, capsys):
 
 
 def test_a_record_that_cannot_be_written_is_one_line(toy_env, tiny_encoder, monkeypatch, capsys):
-    import harness.store
+    import harness.record.store
 
     def disk_full(path, text):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(harness.store, "write_atomic", disk_full)
+    monkeypatch.setattr(harness.record.store, "write_atomic", disk_full)
     code = _run(toy_env, tiny_encoder)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("harness: error: cannot write the record of toy/")
@@ -343,7 +343,7 @@ def test_a_sweep_of_no_tasks_or_no_models_is_refused(toy_env, tiny_encoder, tmp_
 def test_a_plot_that_cannot_be_written_is_one_line(tmp_path):
     pytest.importorskip("matplotlib")
     from harness.errors import UserError
-    from harness.plot import _pyplot, save_png
+    from harness.outputs.plot import _pyplot, save_png
 
     (tmp_path / "a-file").write_text("")
     fig = _pyplot().figure()
@@ -354,7 +354,7 @@ def test_a_plot_that_cannot_be_written_is_one_line(tmp_path):
 
 def test_the_demo_trains_every_time_it_runs():
     """`harness run` skips a seed whose record exists; the demo's run is there to do real work, so it forces."""
-    from harness.demo import DemoSettings
+    from harness.cli.demo import DemoSettings
 
     assert DemoSettings().run_argv()[-1] == "--force"
 

@@ -3,12 +3,12 @@ import pytest
 import torch
 from tiny_models import make_encoder
 
-from harness import batches, routine, training
 from harness.config import RunConfig
+from harness.data.splits import EncodedSplit
 from harness.errors import RunFailed, UserError
-from harness.objective import Objective
-from harness.registry import load_tasks, local_model
-from harness.splits import EncodedSplit
+from harness.finetune import batches, cell, fit
+from harness.finetune.objective import Objective
+from harness.registry.load import load_tasks, local_model
 
 
 def _split(seqs, labels, types=None):
@@ -73,11 +73,11 @@ def test_other_errors_are_not_swallowed_as_oom():
 
 def test_precision_is_resolved_as_the_record_says():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert training.resolved_precision(RunConfig(), cpu) == "fp32"
-    assert training.resolved_precision(RunConfig(), cuda) == "bf16"
-    assert training.resolved_precision(RunConfig(precision="fp32"), cuda) == "fp32"
-    assert training.resolved_precision(RunConfig(precision="bf16"), cpu) == "bf16"
-    with training.autocast(RunConfig(precision="bf16"), cpu):
+    assert fit.resolved_precision(RunConfig(), cpu) == "fp32"
+    assert fit.resolved_precision(RunConfig(), cuda) == "bf16"
+    assert fit.resolved_precision(RunConfig(precision="fp32"), cuda) == "fp32"
+    assert fit.resolved_precision(RunConfig(precision="bf16"), cpu) == "bf16"
+    with fit.autocast(RunConfig(precision="bf16"), cpu):
         assert torch.is_autocast_enabled("cpu")
 
 
@@ -94,7 +94,7 @@ def _one_step(cfg, seed=0):
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(5, 50, size=n) for n in rng.integers(3, 20, size=16)]
     train = _split(seqs, rng.integers(0, 2, size=16))
-    training.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
+    fit.train_fit(model=model, train=train, validation=None, test=_split(seqs[:2], [0, 1]),
                       objective=Objective("classification", ("accuracy",)),
                       cfg=cfg, seed=seed, pad_id=0, device=torch.device("cpu"), label="t", train_set="train",
                       validation_source=None, checkpoint_dir=None, log=lambda m: None)
@@ -137,8 +137,8 @@ def test_optimizer_and_schedule_match_the_trainer_of_the_seed_recipe(tmp_path, t
                              num_train_epochs=3, weight_decay=0.01, adam_epsilon=1e-8, report_to=[], use_cpu=True)
     trainer = Trainer(model=model, args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=total)
-    ours = training.build_optimizer(model, cfg)
-    schedule = training.linear_schedule(ours, total, int(cfg.warmup_ratio * total))
+    ours = fit.build_optimizer(model, cfg)
+    schedule = fit.linear_schedule(ours, total, int(cfg.warmup_ratio * total))
     names = {id(p): n for n, p in model.named_parameters()}
 
     def decayed(optimizer):
@@ -170,8 +170,8 @@ def test_pooled_last_layer_trains_like_the_full_layer(toy_env, tiny_decoder, tmp
     task = load_tasks()["toy"]
     spec = local_model(tiny_decoder if family == "decoder" else make_encoder(tmp_path / "bert", dropout=0.0))
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
-    fast = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3), **kwargs)
-    full = routine.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3, pooled_last_layer=False), **kwargs)
+    fast = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3), **kwargs)
+    full = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3, pooled_last_layer=False), **kwargs)
     assert (fast.model.last_layer, full.model.last_layer) == ("pooled", "full")
     assert [e.test_predictions for e in fast.fits[0].epochs] == [e.test_predictions for e in full.fits[0].epochs]
     for a, b in zip(fast.fits[0].epochs, full.fits[0].epochs, strict=True):
@@ -181,7 +181,7 @@ def test_pooled_last_layer_trains_like_the_full_layer(toy_env, tiny_decoder, tmp
 
 def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):
     task = load_tasks()["toy"]
-    rec = routine.run_cell(task, local_model(tiny_decoder), RunConfig(epochs=8, learning_rate=3e-3), seed=1,
+    rec = cell.run_cell(task, local_model(tiny_decoder), RunConfig(epochs=8, learning_rate=3e-3), seed=1,
                            mirror=str(toy_env["mirror"]), log=lambda m: None)
     assert rec.fits[0].epochs[0].test.metrics["accuracy"] < 0.6  # starts at chance ...
     assert rec.protocols["published"].test["accuracy"] >= 0.85  # ... and learns
@@ -193,7 +193,7 @@ def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):
 def test_same_seed_same_numbers_other_seed_other_numbers(toy_env, tiny_decoder):
     task = load_tasks()["toy"]
     spec = local_model(tiny_decoder)
-    run = lambda seed: routine.run_cell(task, spec, RunConfig(epochs=1, learning_rate=1e-3), seed=seed,  # noqa
+    run = lambda seed: cell.run_cell(task, spec, RunConfig(epochs=1, learning_rate=1e-3), seed=seed,  # noqa
                                         mirror=str(toy_env["mirror"]), log=lambda m: None)
     a, b, c = run(5), run(5), run(6)
     assert a.fits[0].epochs[0].test.loss == b.fits[0].epochs[0].test.loss
@@ -203,13 +203,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(toy_env, tiny_decoder):
 
 def test_carved_validation_gives_two_fits(toy_env, tiny_encoder):
     task = load_tasks()["toybool"]
-    rec = routine.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1), seed=1,
+    rec = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1), seed=1,
                            mirror=str(toy_env["mirror"]), log=lambda m: None)
     assert [f.train_set for f in rec.fits] == ["train", "train-minus-carved"]
     assert rec.fits[0].train_examples == 120 and rec.fits[1].train_examples == 100
     assert rec.fits[1].validation_examples == 20 and rec.dataset_sizes["carved_validation"] == 20
     assert rec.protocols["published"].fit == 0 and rec.protocols["clean"].fit == 1
-    only = routine.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1, protocols="published"), seed=1,
+    only = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1, protocols="published"), seed=1,
                             mirror=str(toy_env["mirror"]), log=lambda m: None)
     assert len(only.fits) == 1 and only.protocols["clean"] is None
 
@@ -217,7 +217,7 @@ def test_carved_validation_gives_two_fits(toy_env, tiny_encoder):
 def test_divergence_fails_the_run(toy_env, tiny_encoder):
     task = load_tasks()["toy"]
     with pytest.raises(RunFailed, match="diverged"):
-        routine.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1, learning_rate=1e30, max_grad_norm=0),
+        cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=1, learning_rate=1e30, max_grad_norm=0),
                          seed=1, mirror=str(toy_env["mirror"]), log=lambda m: None)
 
 
@@ -226,7 +226,7 @@ def test_decoder_without_pad_token_is_refused(toy_env, tmp_path):
 
     folder = make_decoder(tmp_path / "nopad", pad=False)
     with pytest.raises(UserError, match="no pad token"):
-        routine.run_cell(load_tasks()["toy"], local_model(folder), RunConfig(epochs=1), seed=1,
+        cell.run_cell(load_tasks()["toy"], local_model(folder), RunConfig(epochs=1), seed=1,
                          mirror=str(toy_env["mirror"]), log=lambda m: None)
 
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from records import make_record
 
-from harness.cli import main
-from harness.compare import compare_models
+from harness.aggregate.compare import compare_models
+from harness.cli.commands import main
 from harness.errors import UserError
-from harness.store import write_record
+from harness.record.store import write_record
 
 
 def test_several_seeds_each_get_a_record_and_the_table_shows_the_interval(toy_env, tiny_encoder, capsys):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness.sharding import forward_passes
+from harness.finetune.sharding import forward_passes
 
 
 def test_every_process_runs_as_many_evaluation_passes_as_the_largest_share():

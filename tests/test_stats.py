@@ -4,7 +4,9 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from harness import metrics, predictions, protocols, stats
+from harness import metrics
+from harness.aggregate import stats
+from harness.record import predictions, protocols
 
 # ------------------------------------------------------------------ simulated fine-tuning runs
 #
@@ -247,7 +249,7 @@ def test_prediction_strings_round_trip():
 
 
 def _fit(train_set, tests, vals=None, metric="accuracy"):
-    from harness.record import EpochMetrics, Fit, SplitMetrics
+    from harness.record.schema import EpochMetrics, Fit, SplitMetrics
 
     def split(v):
         return SplitMetrics({metric: v, "other": 1 - v}, 0.5)

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import Footprint, cell_bytes, cells_for, footprint
-from harness.cli import main
+from harness.cli.commands import main
 from harness.config import RunConfig
-from harness.registry import local_name
-from harness.sweep import SweepSpec, cell_argv, plan
-from harness.sweep_executors import slurm_command_preview
+from harness.grid.capacity import Footprint, cell_bytes, cells_for, footprint
+from harness.grid.executors import slurm_command_preview
+from harness.grid.plan import SweepSpec, cell_argv, plan
+from harness.registry.load import local_name
 
 
 @pytest.mark.slow
@@ -69,7 +69,7 @@ def test_slurm_job_command_lines(tmp_path):
 
 
 def test_slurm_executor_parameters(tmp_path):
-    from harness.sweep_executors import slurm_parameters
+    from harness.grid.executors import slurm_parameters
 
     params = slurm_parameters({"partition": "gpu", "gpus": 2, "time_min": 30, "mem": "16G"})
     assert params == {"timeout_min": 30, "slurm_mem": "16G", "gpus_per_node": 2, "cpus_per_task": 8,
@@ -98,9 +98,9 @@ def test_capacity_counts_lora_qlora_and_precision(tiny_decoder):
     import torch
     from transformers import AutoTokenizer
 
-    from harness import adapters
-    from harness.models import load_model
-    from harness.registry import local_model
+    from harness.model import adapters
+    from harness.model.loading import load_model
+    from harness.registry.load import local_model
 
     full = footprint(str(tiny_decoder), None, RunConfig())
     lora_cfg = RunConfig(peft="lora", lora_r=4)

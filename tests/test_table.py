@@ -3,10 +3,10 @@ import json
 import pytest
 from records import make_record
 
-from harness import table as tb
-from harness import table_text as tt
-from harness.cli import main
-from harness.store import write_record
+from harness.aggregate import table as tb
+from harness.cli.commands import main
+from harness.outputs import table_text as tt
+from harness.record.store import write_record
 
 TASKS = [("imdb", "IMDB"), ("assin2", "Assin2")]
 MODELS = [("big", "Big"), ("small", "Small")]
@@ -170,7 +170,7 @@ def test_table_never_pools_precisions(tmp_path, capsys):
 
 
 def test_records_written_before_the_precision_field_still_read():
-    from harness.record_json import from_dict, to_json
+    from harness.record.serialize import from_dict, to_json
 
     data = json.loads(to_json(make_record("assin2", "big", 1, 90.0)))
     assert (data["precision"], data["device_type"]) == ("fp32", "cpu")

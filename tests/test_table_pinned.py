@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from records import make_record
 
-from harness.cli import main
-from harness.store import write_record
+from harness.cli.commands import main
+from harness.record.store import write_record
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ttl_table"
 FORMATS = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}
@@ -60,7 +60,7 @@ def test_ttl_table_prints_what_it_printed_before(results, protocol, fmt):
 
 def test_the_registry_holds_more_than_the_ttl_suite():
     """The pin above means something only if other tasks are registered and stay out of the default table."""
-    from harness.registry import load_tasks
+    from harness.registry.load import load_tasks
 
     tasks = load_tasks()
     outside = [t.name for t in tasks.values() if "ttl" not in t.suites]

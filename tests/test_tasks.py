@@ -10,12 +10,14 @@ import pytest
 import torch
 from records import make_record
 
-from harness import batches, metrics, predictions, routine
-from harness.cli import main
+from harness import metrics
+from harness.cli.commands import main
 from harness.config import RunConfig
-from harness.registry import load_tasks, local_model, local_name
-from harness.splits import EncodedSplit, load_raw
-from harness.store import read_record, write_record
+from harness.data.splits import EncodedSplit, load_raw
+from harness.finetune import batches, cell
+from harness.record import predictions
+from harness.record.store import read_record, write_record
+from harness.registry.load import load_tasks, local_model, local_name
 
 QUIET = dict(log=lambda m: None)
 
@@ -26,7 +28,7 @@ QUIET = dict(log=lambda m: None)
 def test_regression_through_the_one_routine(toy_env, tiny_decoder, tiny_encoder, family):
     task = load_tasks()["toyreg"]
     spec = local_model(tiny_decoder if family == "decoder" else tiny_encoder)
-    rec = routine.run_cell(task, spec, RunConfig(epochs=8, learning_rate=5e-3, batch_size=8), seed=1,
+    rec = cell.run_cell(task, spec, RunConfig(epochs=8, learning_rate=5e-3, batch_size=8), seed=1,
                            mirror=str(toy_env["mirror"]), **QUIET)
     fit = rec.fits[0]
     assert rec.task.type == "regression" and rec.model.family == family
@@ -52,7 +54,7 @@ def test_three_classes_through_the_one_routine(toy_env, tiny_decoder, tiny_encod
     both protocols pick the epoch by macro-F1, and the stored predictions give back every metric."""
     task = load_tasks()["toy3"]
     spec = local_model(tiny_decoder if family == "decoder" else tiny_encoder)
-    rec = routine.run_cell(task, spec, RunConfig(epochs=10, learning_rate=5e-3, batch_size=8), seed=1,
+    rec = cell.run_cell(task, spec, RunConfig(epochs=10, learning_rate=5e-3, batch_size=8), seed=1,
                            mirror=str(toy_env["mirror"]), **QUIET)
     fit = rec.fits[0]
     gold = predictions.decode_predictions(rec.test_labels, "classification")
@@ -273,8 +275,8 @@ def test_a_declared_baseline_wins(tmp_path, capsys, monkeypatch):
 
 
 def test_lower_is_better_columns_mark_the_lowest_best():
-    from harness.table import ColumnScore, build_table
-    from harness.table_text import legend
+    from harness.aggregate.table import ColumnScore, build_table
+    from harness.outputs.table_text import legend
 
     recs = [make_record("sts", m, 1, 0, gold=STS_GOLD, task_type="regression", main="pearson",
                         test={"pearson": p, "spearman": p, "mse": e})
@@ -297,7 +299,7 @@ def test_lower_is_better_columns_mark_the_lowest_best():
 
 
 def test_subsets_and_carved_validation_of_a_regression_are_stratified_by_decile():
-    from harness.splits import carve_validation, strata, stratified_subset
+    from harness.data.splits import carve_validation, strata, stratified_subset
 
     rng = np.random.default_rng(0)
     labels = np.round(rng.uniform(1, 5, 2000) ** 2 / 5 + 1, 2)  # skewed, with ties

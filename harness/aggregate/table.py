@@ -1,0 +1,270 @@
+"""The comparison table: pure aggregation of records into cells, then marks (rendering: harness/outputs/table_text.py).
+
+build_table() turns records (one variant, one precision) into rows (models) x columns (tasks +
+Average); each cell is the mean over seeds with a 95% t half-width of that mean. mark_column() ranks
+and tests a column on the same per-seed values the cell shows:
+
+- "best" (bold): the highest mean, and a two-sided Welch test against the runner-up gives p < 0.05.
+  Two-sided because the best was picked as the larger: a one-sided test after that pick would call
+  a tie "significant" 10% of the time instead of 5%.
+- "tied" (italic ≈): the highest mean and every cell not shown to differ from it (the same mean
+  exactly, or Welch p >= 0.05).
+- "untested" (†): the highest mean where the best or the runner-up has one seed: no test is possible.
+- no mark in a column with one model: there is nothing to be above.
+
+Each column reads one metric from the records (ColumnScore: the table's metric, accuracy by default, or per
+task, e.g. its main metric), raw or normalized against a trivial baseline; lower-is-better metrics (MSE) rank
+the other way. The Average column exists where the columns share one scale (one metric, or all normalized).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from harness import metrics
+from harness.aggregate import stats
+from harness.aggregate.stats import ALPHA
+from harness.record.predictions import decode_predictions
+
+# The metrics the report and `harness plot` switch between (classification tasks record both), in display order.
+METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+
+
+@dataclass(frozen=True)
+class ColumnScore:
+    """How one column turns a record's test score into the number it shows: the metric in table units (% for
+    the percent metrics), or with `normalized` 100 x (score - baseline) / (best - baseline); baseline and best
+    are the task's declared ones, else the metric's trivial baseline on the record's own test labels
+    (metrics.trivial_baseline) and its perfect score."""
+    metric: str = "accuracy"
+    normalized: bool = False
+    baseline: float | None = None  # declared in the task YAML
+    best: float | None = None  # declared in the task YAML
+    num_classes: int | None = None  # for the derived baseline of a classification metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.normalized or metrics.METRICS[self.metric].higher_is_better
+
+    @property
+    def scale(self) -> str:
+        """What the column's numbers are: columns that share it can be averaged."""
+        return "normalized" if self.normalized else self.metric
+
+    def shown(self, value: float, trivial: float | None) -> float:
+        """value: the metric as recorded; trivial: its derived baseline (used where none is declared)."""
+        if not self.normalized:
+            return metrics.shown(self.metric, value)
+        baseline = self.baseline if self.baseline is not None else trivial
+        best = self.best if self.best is not None else metrics.METRICS[self.metric].best
+        return 100.0 * metrics.normalized(value, baseline, best)
+
+    def of(self, record, protocol: str) -> float | None:
+        result = record.protocols.get(protocol)
+        if result is None or self.metric not in result.test:
+            return None
+        trivial = None
+        if self.normalized and self.baseline is None:
+            trivial = metrics.trivial_baseline(self.metric, decode_predictions(record.test_labels, record.task.type),
+                                               self.num_classes)
+        return self.shown(result.test[self.metric], trivial)
+
+
+def scoring_for(tasks: list[tuple[str, str]], metric: str, scoring: dict | None) -> dict:
+    """task -> ColumnScore: as given, else the table's one metric, raw."""
+    return {t: (scoring or {}).get(t, ColumnScore(metric)) for t, _ in tasks}
+
+
+@dataclass
+class Score:
+    mean: float  # the mean of values: what is shown, ranked and tested are the same numbers
+    half: float | None  # 95% half-width of the mean; None with one seed
+    n: int
+    values: list[float]  # per seed, in %
+    seeds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    model: str
+    display: str
+    cells: dict  # task name -> Score (absent: not run)
+    average: Score | None = None
+    source: str | None = None  # where an unregistered (local) model came from; the legend names it
+
+    def cell(self, col: str) -> Score | None:
+        """The cell of a task column, or of "average"."""
+        return self.average if col == "average" else self.cells.get(col)
+
+
+@dataclass
+class Table:
+    protocol: str
+    variant: str
+    columns: list  # [(task name, display name)], then "average"
+    rows: list
+    marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested"
+    precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
+    metric: str = "accuracy"  # the metric of every column unless scoring says otherwise
+    scoring: dict = field(default_factory=dict)  # task name -> ColumnScore (absent: `metric`, raw)
+
+    def score_of(self, col: str) -> ColumnScore:
+        if col == "average":
+            return next(iter(self.scoring.values())) if self.scoring else ColumnScore(self.metric)
+        return self.scoring.get(col, ColumnScore(self.metric))
+
+    @property
+    def task_columns(self) -> list:
+        return [c for c in self.columns if c[0] != "average"]
+
+    @property
+    def scales(self) -> list[str]:
+        """The distinct scales of the task columns, in column order."""
+        return list(dict.fromkeys(self.score_of(t).scale for t, _ in self.task_columns))
+
+    @property
+    def only_accuracy(self) -> bool:
+        """Every column raw accuracy: the published table's format, printed as it always was."""
+        return self.scales in ([], ["accuracy"])
+
+
+@dataclass(frozen=True)
+class SeedScore:
+    """One seed's number for one (variant, precision, model, task): what a table is built from."""
+    variant: str
+    model: str
+    model_display: str
+    task: str
+    seed: int
+    value: float  # in table units (% for the percent metrics; see ColumnScore)
+    precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
+    model_source: str = ""  # hub id, folder or package:<module>; the legend names an unregistered model's
+
+
+def record_score(record, protocol: str, metric: str = "accuracy", scoring: ColumnScore | None = None) -> float | None:
+    """The record's test score under this protocol in table units; None where it has none (no result under
+    the protocol, or a metric its task does not record, e.g. accuracy of a regression task)."""
+    return (scoring or ColumnScore(metric)).of(record, protocol)
+
+
+def cell_of(pairs: list[tuple[int, float]]) -> Score:
+    pairs = sorted(pairs)
+    values = [v for _, v in pairs]
+    mean, half, n = stats.mean_ci(values)
+    return Score(mean=mean, half=half, n=n, values=values, seeds=[s for s, _ in pairs])
+
+
+def average_cell(cells: list[Score]) -> Score | None:
+    """Per seed that every task has, the mean over tasks; the cell's mean, interval and test all come
+    from those per-seed averages. None when the tasks share no seed."""
+    common = sorted(set(cells[0].seeds).intersection(*(c.seeds for c in cells[1:])))
+    if not common:
+        return None
+    per_seed = [sum(c.values[c.seeds.index(s)] for c in cells) / len(cells) for s in common]
+    mean, half, n = stats.mean_ci(per_seed)
+    return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
+
+
+def seed_scores(records, protocol: str, metric: str = "accuracy", scoring: dict | None = None) -> list[SeedScore]:
+    """One SeedScore per record with a result under this protocol, labelled with its (variant, precision) group.
+    scoring: task -> ColumnScore (default: `metric`, raw)."""
+    from harness.aggregate.groups import groups
+
+    def score(r):
+        return record_score(r, protocol, metric, (scoring or {}).get(r.task.name))
+
+    return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label,
+                      r.model.source)
+            for g in groups(records) for r in g.records if (value := score(r)) is not None]
+
+
+def build_table(records, protocol: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],
+                variant: str = "default", precision: str = "", metric: str = "accuracy",
+                scoring: dict | None = None) -> Table:
+    """records: complete RunRecords of one variant and one precision. tasks/models: (name, display) in
+    display order; models seen in records but not listed are appended. metric: a metric of harness/metrics.py,
+    shown in every column; scoring: task -> ColumnScore, per column instead."""
+    if metric not in metrics.METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(metrics.METRICS)})")
+    scoring = scoring_for(tasks, metric, scoring)
+    return table_of(seed_scores(records, protocol, metric, scoring), protocol, tasks, models, variant, precision,
+                    metric, scoring)
+
+
+def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str, str]],
+             models: list[tuple[str, str]], variant: str = "default", precision: str = "",
+             metric: str = "accuracy", scoring: dict | None = None) -> Table:
+    """The table of one (variant, precision) group from its per-seed scores (records, or a results
+    DataFrame: harness/results.py), in the units `scoring` says (default: `metric`, raw)."""
+    scoring = scoring_for(tasks, metric, scoring)
+    scores: dict = {}
+    displays, sources = dict(models), {}
+    for s in seed_values:
+        scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value))
+        displays.setdefault(s.model, s.model_display)
+        if s.model not in dict(models) and s.model_source:
+            sources[s.model] = s.model_source
+    order = [m for m, _ in models if m in scores] + sorted(m for m in scores if m not in dict(models))
+    shown = [displays[m] for m in order]
+    for m in sources:  # two local folders of the same name: their rows show the unique names instead
+        if shown.count(displays[m]) > 1:
+            displays[m] = m
+    task_names = [t for t, _ in tasks]
+    averaged = len({c.scale for c in scoring.values()}) <= 1  # an Average of different metrics means nothing
+    rows = []
+    for m in order:
+        cells = {t: cell_of(v) for t, v in scores[m].items() if t in task_names}
+        avg = average_cell([cells[t] for t in task_names]) if averaged and task_names \
+            and all(t in cells for t in task_names) else None
+        rows.append(Row(model=m, display=displays[m], cells=cells, average=avg, source=sources.get(m)))
+    columns = list(tasks) + ([("average", "Average")] if averaged else [])
+    table = Table(protocol=protocol, variant=variant, columns=columns, rows=rows, precision=precision, metric=metric,
+                  scoring=scoring)
+    for col, _ in table.columns:
+        table.marks.update(mark_column(table, col))
+    return table
+
+
+def _same(x: float, y: float) -> bool:
+    return math.isclose(x, y, rel_tol=0, abs_tol=1e-9)
+
+
+def mark_column(table: Table, col: str) -> dict:
+    """The marks of one column (see the module docstring); ranks and tests cell.values (cell.mean is their mean)."""
+    present = [(r.model, r.cell(col)) for r in table.rows if r.cell(col) is not None]
+    if len(present) < 2:
+        return {}
+    sign = 1 if table.score_of(col).higher_is_better else -1  # MSE: the lowest is the best
+    present.sort(key=lambda mc: -sign * mc[1].mean)
+    (best_model, best), (_, runner) = present[0], present[1]
+    if not _same(best.mean, runner.mean):
+        if best.n < 2 or runner.n < 2:
+            return {(best_model, col): "untested"}
+        w = stats.welch(best.values, runner.values)
+        if w.p < ALPHA and sign * w.difference > 0:
+            return {(best_model, col): "best"}
+    marks = {(best_model, col): "tied"}
+    for model, c in present[1:]:
+        w = stats.welch(best.values, c.values)
+        if _same(c.mean, best.mean) or (w is not None and w.p >= ALPHA):
+            marks[(model, col)] = "tied"
+    return marks
+
+
+def published_rows(table: Table, published: dict) -> list[dict]:
+    """published: task -> {model: figure in the column's units}. One row per (model, task) with both numbers.
+    The published number is one run, so it is checked against our 95% prediction interval for one new run
+    (mean ± t * s * sqrt(1 + 1/n)), not the interval of our mean; with one seed there is no interval."""
+    out = []
+    for row in table.rows:
+        for task, _ in table.task_columns:
+            ref = published.get(task, {}).get(row.model)
+            cell = row.cells.get(task)
+            if ref is None or cell is None:
+                continue
+            pi = stats.prediction_half(cell.values)
+            inside = None if pi is None else (cell.mean - pi <= ref <= cell.mean + pi)
+            out.append({"model": row.model, "display": row.display, "task": task, "published": ref,
+                        "ours": cell.mean, "half": cell.half, "n": cell.n, "difference": cell.mean - ref,
+                        "prediction_half": pi, "published_inside_prediction": inside})
+    return out

@@ -1,0 +1,191 @@
+"""harness sweep: the grid of tasks x models x seeds, resumable, on one machine or a SLURM cluster.
+
+Each cell runs as its own `harness run` (a subprocess locally, a job on SLURM), so a failed or
+out-of-memory cell does not stop the others, and several cells can share one GPU. A cell whose
+complete record exists is skipped (unless --force): an interrupted sweep, run again, does only
+what is missing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import RunConfig, check_limit, parse_seeds, run_config_from, setting_flags
+from harness.errors import UserError
+from harness.record.store import check_writable, is_complete, record_path
+from harness.record.variants import variant_of
+
+
+@dataclass
+class GridCell:
+    task: str
+    model: str  # the name records use (a registered name or a local folder's slug)
+    model_arg: str  # what to pass to --model
+    seed: int
+    path: Path  # where its record lands
+    done: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}/{self.model} seed {self.seed}"
+
+
+@dataclass
+class Outcome:
+    cell: GridCell
+    ok: bool
+    seconds: float
+    log: Path | None = None
+    message: str = ""
+
+
+@dataclass
+class SweepSpec:
+    tasks: list[str]
+    models: list[str]
+    seeds: list[int]
+    run_args: list[str] = field(default_factory=list)  # flags passed through to every `harness run`
+
+
+def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: bool = False) -> list[GridCell]:
+    cells = []
+    for task in spec.tasks:
+        for model_arg in spec.models:
+            model = resolve_model(model_arg).name
+            for seed in spec.seeds:
+                path = record_path(results, task, model, variant, seed)
+                cells.append(GridCell(task, model, model_arg, seed, path, done=not force and is_complete(path)))
+    return cells
+
+
+def cell_argv(cell: GridCell, spec: SweepSpec, results: Path) -> list[str]:
+    return ["run", "--task", cell.task, "--model", cell.model_arg, "--seed", str(cell.seed),
+            "--results", str(results), *spec.run_args]
+
+
+SWEEP_FILE_FIELDS = {"tasks", "models", "seeds", "limit", "mirror", "executor", "jobs", "settings", "slurm"}
+SLURM_FLAGS = ("partition", "gpus", "time_min", "mem", "cpus", "array_parallelism")
+
+
+@dataclass
+class SweepPlan:
+    """A sweep with the sweep file and the flags resolved (flags win)."""
+    spec: SweepSpec
+    cells: list[GridCell]
+    variant: str
+    executor: str  # local, slurm or submitit-local
+    jobs: str | int | None  # local: cells at once, or "auto"
+    slurm: dict  # submitit options (slurm_parameters)
+    mirror: str | None
+    cfg: RunConfig | None = None  # the run settings every cell gets (--jobs auto reads LoRA and precision)
+
+    @property
+    def todo(self) -> list[GridCell]:
+        return [c for c in self.cells if not c.done]
+
+
+def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
+    """args: the parsed `harness sweep` flags; settings: the run settings given as flags (name -> value)."""
+    from harness.registry.load import resolve_model, resolve_task, table_models
+
+    conf = load_sweep_file(Path(args.config)) if args.config else {}
+    settings = dict(settings)
+    for key, value in (conf.get("settings") or {}).items():  # settings: {learning_rate: 2e-5, ...}
+        if key not in settings:
+            raise UserError(f"{args.config}: unknown setting '{key}' (see harness run --help)")
+        if settings[key] is None:
+            settings[key] = value
+
+    def names(flag, key, default):
+        raw = flag if flag is not None else conf.get(key)
+        if raw is None:
+            return default
+        items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+        if not any(x.strip() for x in items):  # `--tasks ,` or `models: []`: a sweep of nothing is a typo
+            raise UserError(f"--{key} (or the sweep file's '{key}') names no {key[:-1]}: give at least one or "
+                            f"leave it out for the default")
+        return [x.strip() for x in items if x.strip()]
+
+    task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
+    model_args = names(args.models, "models", [n for n, _ in table_models(models)[0] if not models[n].smoke])
+    file_seeds = conf.get("seeds")
+    seed_text = args.seed if args.seed is not None else (
+        ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)
+    seed_count = args.seeds if args.seeds is not None else (file_seeds if isinstance(file_seeds, int) else None)
+    seeds = parse_seeds(seed_text, seed_count)
+    limit = check_limit(args.limit if args.limit is not None else conf.get("limit"))
+    mirror = args.mirror or conf.get("mirror")
+    cfg = run_config_from(settings)
+    check_writable(results)
+
+    run_args = setting_flags(settings)
+    run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
+    run_args += ["--trust-remote-code"] if args.trust_remote_code else []
+    run_args += ["--force"] if args.force else []  # a cell's `harness run` skips a complete record otherwise
+    spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
+    variant = variant_of(cfg, limit)
+    slurm = dict(conf.get("slurm") or {})
+    slurm.update({k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None})
+    check_slurm_options(slurm)
+    return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
+                     variant=variant, executor=args.executor or conf.get("executor") or "local",
+                     jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
+                     cfg=cfg)
+
+
+# The sweep file's fields and the types each may have (a list holds names or seeds).
+SWEEP_FILE_TYPES = {"tasks": (str, list), "models": (str, list), "seeds": (int, list), "limit": (int,),
+                    "mirror": (str,), "executor": (str,), "jobs": (int, str), "settings": (dict,), "slurm": (dict,)}
+SLURM_TYPES = {"partition": str, "gpus": int, "time_min": int, "mem": str, "cpus": int, "array_parallelism": int}
+EXECUTORS = ("local", "slurm", "submitit-local")
+
+
+def load_sweep_file(path: Path) -> dict:
+    from harness.yamlfile import read_yaml
+
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of fields (tasks, models, seeds, ...), got {type(data).__name__}")
+    unknown = sorted(set(data) - SWEEP_FILE_FIELDS, key=str)
+    if unknown:
+        raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(SWEEP_FILE_FIELDS))})")
+    for key, value in data.items():
+        if value is not None and (not isinstance(value, SWEEP_FILE_TYPES[key]) or isinstance(value, bool)):
+            kinds = " or ".join(t.__name__ for t in SWEEP_FILE_TYPES[key])
+            raise UserError(f"{path}: field '{key}' must be {kinds}, got {type(value).__name__} {value!r}")
+    if data.get("executor") is not None and data["executor"] not in EXECUTORS:
+        raise UserError(f"{path}: field 'executor' must be one of {', '.join(EXECUTORS)}, got {data['executor']!r}")
+    for key, value in (data.get("slurm") or {}).items():
+        if key not in SLURM_TYPES:
+            raise UserError(f"{path}: unknown field 'slurm.{key}' (valid: {', '.join(SLURM_TYPES)})")
+        if not isinstance(value, SLURM_TYPES[key]) or isinstance(value, bool):
+            raise UserError(f"{path}: field 'slurm.{key}' must be {SLURM_TYPES[key].__name__}, got {value!r}")
+    return data
+
+
+def check_slurm_options(slurm: dict) -> dict:
+    """Numbers a scheduler would refuse only after submission (or a local executor take as nonsense)."""
+    for key in ("time_min", "cpus", "array_parallelism"):
+        if slurm.get(key) is not None and slurm[key] < 1:
+            raise UserError(f"--{key.replace('_min', '').replace('_', '-')} must be at least 1, got {slurm[key]}")
+    if slurm.get("gpus") is not None and slurm["gpus"] < 0:
+        raise UserError(f"--gpus must be at least 0, got {slurm['gpus']}")
+    return slurm
+
+
+def jobs_for(value, cells: list[GridCell], models: dict, mirror: str | None, cfg: RunConfig | None = None) -> int:
+    """--jobs: an integer, or "auto" (from the free GPU memory, the largest model and the settings: LoRA trains
+    fewer parameters, fp32 holds wider activations); default 1."""
+    if value is None:
+        return 1
+    if str(value) != "auto":
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise UserError(f"--jobs takes an integer or 'auto', got '{value}'") from None
+        if jobs < 1:
+            raise UserError(f"--jobs must be at least 1, got {jobs}")
+        return jobs
+    from harness.grid.capacity import cells_per_gpu
+
+    return cells_per_gpu([c.model_arg for c in cells], models, mirror, cfg or RunConfig())
