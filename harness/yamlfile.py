@@ -61,3 +61,31 @@ def read_yaml(path: Path):
         at = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise UserError(f"{path}:{at} invalid YAML ({problem})") from None
+
+
+class Fields:
+    """One mapping read from a YAML file, field by field, naming the file and the field in every error.
+    prefix: how a nested mapping's fields are named (e.g. "slurm." for slurm.gpus)."""
+
+    def __init__(self, data, where: str, allowed, what: str = "a mapping", prefix: str = ""):
+        if not isinstance(data, dict):
+            raise UserError(f"{where}: expected {what}, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(allowed), key=str)
+        if unknown:
+            raise UserError(f"{where}: unknown field '{prefix}{unknown[0]}' (valid fields: "
+                            f"{', '.join(sorted(allowed))})")
+        self.data, self.where, self.prefix = data, where, prefix
+
+    def get(self, key, types, required=True, default=None):
+        """The field's value, checked against types (a bool is no int unless bool is named); default if absent."""
+        if key not in self.data or self.data[key] is None:
+            if required:
+                raise UserError(f"{self.where}: missing required field '{self.prefix}{key}'")
+            return default
+        value = self.data[key]
+        types = types if isinstance(types, tuple) else (types,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise UserError(f"{self.where}: field '{self.prefix}{key}' must be {names}, got {type(value).__name__} "
+                            f"{value!r}")
+        return value

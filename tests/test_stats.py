@@ -83,7 +83,7 @@ def test_seed_aware_test_counts_the_test_set_too():
     """Two architectures with the same accuracy on the task but right on different examples: on one test
     set, one of them is ahead by chance. A test on per-seed scores alone (Welch) sees only seed noise and
     calls that chance lead significant ~25% of the time with 10 seeds; the seed-aware test stays at ~5%."""
-    welch_only = lambda a, b: np.array([stats.welch_p(x, y) < stats.ALPHA  # noqa: E731
+    welch_only = lambda a, b: np.array([stats.welch(x, y).p < stats.ALPHA  # noqa: E731
                                         for x, y in zip(a.mean(axis=-1), b.mean(axis=-1), strict=True)])
     kwargs = dict(comparisons=1000, seeds=10, seed=2, rho=0.7, tau=0.1, examples=1000)
     new_rate, _ = rejection_rate(new_test_rejects, **kwargs)
@@ -215,8 +215,8 @@ def test_welch_against_scipy_with_unequal_n_and_variances():
     w = stats.welch([88.1, 91.5, 84.7], [86.0, 86.4, 85.9, 86.2, 86.1, 85.8])
     assert (w.t, w.dof, w.p, w.p_greater) == pytest.approx((1.0347904942095711, 2.0080786935868433,
                                                             0.40911649567860126, 0.20455824783930063), rel=1e-9)
-    assert stats.welch_p([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
-    assert stats.welch_p([1], [2, 3]) is None
+    assert stats.welch([1, 2, 3], [1, 2, 3]).p == pytest.approx(1.0)
+    assert stats.welch([1], [2, 3]) is None
 
 
 def test_mcnemar_exact():

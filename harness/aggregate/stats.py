@@ -79,12 +79,6 @@ def welch(a, b) -> Welch | None:
     return Welch(diff, float(t_stat), float(dof), float(2 * t.sf(abs(t_stat), dof)), float(t.sf(t_stat, dof)))
 
 
-def welch_p(a, b) -> float | None:
-    """Two-sided p of Welch's t-test; None when either side has fewer than 2 values."""
-    w = welch(a, b)
-    return None if w is None else w.p
-
-
 def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
     """Exact two-sided McNemar p, with b = examples only A gets right, c = only B gets right."""
     pred_a, pred_b, gold = np.asarray(pred_a), np.asarray(pred_b), np.asarray(gold)

@@ -10,6 +10,7 @@ import numpy as np
 
 from harness import embedded
 from harness.errors import UserError, short
+from harness.files import hash_file, visible_files
 from harness.hub import mirror_lock, reachability
 from harness.hub.mirror import MIRROR_ENV, mirror_entry, mirror_root
 from harness.registry.specs import TaskSpec
@@ -178,12 +179,9 @@ def encode_targets(task: TaskSpec, values: list, split: str) -> np.ndarray:
 def _folder_revision(folder: Path) -> str:
     """A content hash of the mirror's data files (names and sizes and mtimes would lie after a copy)."""
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            h.update(str(p.relative_to(folder)).encode())
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+    for rel in visible_files(folder):
+        h.update(str(rel).encode())
+        hash_file(h, folder / rel)
     return "sha256:" + h.hexdigest()[:16]
 
 

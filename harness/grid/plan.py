@@ -141,25 +141,17 @@ EXECUTORS = ("local", "slurm", "submitit-local")
 
 
 def load_sweep_file(path: Path) -> dict:
-    from harness.yamlfile import read_yaml
+    from harness.yamlfile import Fields, read_yaml
 
     data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of fields (tasks, models, seeds, ...), got {type(data).__name__}")
-    unknown = sorted(set(data) - SWEEP_FILE_FIELDS, key=str)
-    if unknown:
-        raise UserError(f"{path}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(SWEEP_FILE_FIELDS))})")
-    for key, value in data.items():
-        if value is not None and (not isinstance(value, SWEEP_FILE_TYPES[key]) or isinstance(value, bool)):
-            kinds = " or ".join(t.__name__ for t in SWEEP_FILE_TYPES[key])
-            raise UserError(f"{path}: field '{key}' must be {kinds}, got {type(value).__name__} {value!r}")
+    fields = Fields(data, str(path), SWEEP_FILE_FIELDS, what="a mapping of fields (tasks, models, seeds, ...)")
+    for key in data:
+        fields.get(key, SWEEP_FILE_TYPES[key], required=False)
     if data.get("executor") is not None and data["executor"] not in EXECUTORS:
         raise UserError(f"{path}: field 'executor' must be one of {', '.join(EXECUTORS)}, got {data['executor']!r}")
-    for key, value in (data.get("slurm") or {}).items():
-        if key not in SLURM_TYPES:
-            raise UserError(f"{path}: unknown field 'slurm.{key}' (valid: {', '.join(SLURM_TYPES)})")
-        if not isinstance(value, SLURM_TYPES[key]) or isinstance(value, bool):
-            raise UserError(f"{path}: field 'slurm.{key}' must be {SLURM_TYPES[key].__name__}, got {value!r}")
+    slurm = Fields(data.get("slurm") or {}, str(path), SLURM_TYPES, prefix="slurm.")
+    for key in slurm.data:
+        slurm.get(key, SLURM_TYPES[key])
     return data
 
 

@@ -8,13 +8,12 @@ A mirror without a lock (a folder laid out by hand) is read as before, unverifie
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.files import write_atomic
+from harness.files import sha256_file, visible_files, write_atomic
 
 LOCK_NAME = "harness-mirror.lock"
 LOCK_FORMAT = "poeta-harness mirror lock"
@@ -32,14 +31,8 @@ class LockEntry:
 
 
 def repo_files(folder: Path) -> list[str]:
-    """Files of a repository folder, as posix paths relative to it. Hidden paths are left out:
-    `snapshot_download` keeps its own bookkeeping in DIR/<repo>/.cache/, and nothing loads dotfiles."""
-    out = []
-    for p in folder.rglob("*"):
-        rel = p.relative_to(folder)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            out.append(rel.as_posix())
-    return sorted(out)
+    """Files of a repository folder, as posix paths relative to it (hidden ones left out: files.visible_files)."""
+    return sorted(rel.as_posix() for rel in visible_files(folder))
 
 
 def sha256_of(path: Path) -> str:
@@ -51,11 +44,7 @@ def sha256_of(path: Path) -> str:
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     """Cached on (path, size, mtime): the seeds of one run hash a model's weights once; a rewritten file
     has a new mtime and is hashed again."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def entry_from_folder(folder: Path, repo: str, repo_type: str, revision: str | None,

@@ -10,9 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from harness.files import write_atomic
-
-CHUNK = 1 << 20
+from harness.files import sha256_file, write_atomic
 
 
 def cache_file() -> Path:
@@ -29,18 +27,14 @@ def weight_files(folder: Path) -> list[Path]:
     return safetensors or sorted(folder.glob("pytorch_model*.bin"))
 
 
-def file_sha256(path: Path, cache: dict) -> str:
+def cached_sha256(path: Path, cache: dict) -> str:
     real = Path(path).resolve()  # hub snapshots are symlinks into blobs/
     st = real.stat()
     key = str(real)
     entry = cache.get(key)
     if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
         return entry["sha256"]
-    h = hashlib.sha256()
-    with open(real, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h.hexdigest()}
+    cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(real)}
     return cache[key]["sha256"]
 
 
@@ -53,7 +47,7 @@ def weights_fingerprint(folder: Path) -> str | None:
     before = dict(cache)
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.name}\0{file_sha256(f, cache)}\n".encode())
+        h.update(f"{f.name}\0{cached_sha256(f, cache)}\n".encode())
     if cache != before:
         try:
             write_atomic(cache_file(), json.dumps(cache, indent=0, sort_keys=True) + "\n")

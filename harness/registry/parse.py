@@ -7,6 +7,7 @@ import re
 from harness import metrics as metrics_mod
 from harness.errors import UserError
 from harness.registry.specs import ALL_GROUPS, FAMILIES, SUITES, LabelSpec, ModelSpec, TaskSpec, template_fields
+from harness.yamlfile import Fields
 
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -30,36 +31,9 @@ def check_revision(revision: str | None, where: str) -> str | None:
                     f"refs/convert/duckdb, refs/pr/<n>; got {revision!r}{hint}")
 
 
-class _Fields:
-    """Reads one mapping from a YAML file, naming the file and field in every error."""
-
-    def __init__(self, data, where: str, allowed: set[str]):
-        if not isinstance(data, dict):
-            raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - allowed, key=str)
-        if unknown:
-            raise UserError(f"{where}: unknown field '{unknown[0]}' (valid fields: {', '.join(sorted(allowed))})")
-        self.data, self.where = data, where
-
-    def get(self, key, types, required=True, default=None):
-        if key not in self.data or self.data[key] is None:
-            if required:
-                raise UserError(f"{self.where}: missing required field '{key}'")
-            return default
-        value = self.data[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-            names = "/".join(t.__name__ for t in _as_tuple(types))
-            raise UserError(f"{self.where}: field '{key}' must be {names}, got {type(value).__name__} {value!r}")
-        return value
-
-
-def _as_tuple(types):
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
+def _parse_text(f: Fields, source: str) -> tuple[str, tuple[str, ...]]:
     """text.decoder (one template) and text.encoder (one, or two for a sentence pair)."""
-    tx = _Fields(f.get("text", dict), f"{source}: text", {"decoder", "encoder"})
+    tx = Fields(f.get("text", dict), f"{source}: text", {"decoder", "encoder"})
     decoder = tx.get("decoder", str)
     encoder = tx.get("encoder", (str, list))
     encoder = (encoder,) if isinstance(encoder, str) else tuple(encoder)
@@ -73,8 +47,8 @@ def _parse_text(f: _Fields, source: str) -> tuple[str, tuple[str, ...]]:
     return decoder, encoder
 
 
-def _parse_label(f: _Fields, source: str, task_type: str) -> LabelSpec:
-    lb = _Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map", "range"})
+def _parse_label(f: Fields, source: str, task_type: str) -> LabelSpec:
+    lb = Fields(f.get("label", dict), f"{source}: label", {"column", "names", "map", "range"})
     if task_type == "regression":
         for key in ("names", "map"):
             if key in lb.data:
@@ -101,7 +75,7 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _parse_scoring(f: _Fields, source: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+def _parse_scoring(f: Fields, source: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
     """type, metrics, main and suites, with the defaults that keep the TTL task files as they were."""
     task_type = f.get("type", str, required=False, default="classification")
     if task_type not in metrics_mod.TASK_TYPES:
@@ -131,7 +105,7 @@ def _parse_scoring(f: _Fields, source: str) -> tuple[str, tuple[str, ...], str, 
     return task_type, tuple(names), main, tuple(suites)
 
 
-def _parse_metric_values(f: _Fields, key: str, source: str, names: tuple[str, ...]) -> dict[str, float]:
+def _parse_metric_values(f: Fields, key: str, source: str, names: tuple[str, ...]) -> dict[str, float]:
     values = f.get(key, dict, required=False, default={})
     for m, v in values.items():
         if m not in names:
@@ -141,11 +115,11 @@ def _parse_metric_values(f: _Fields, key: str, source: str, names: tuple[str, ..
     return {m: float(v) for m, v in values.items()}
 
 
-def _parse_references(f: _Fields, source: str, names: tuple[str, ...]) -> tuple:
+def _parse_references(f: Fields, source: str, names: tuple[str, ...]) -> tuple:
     refs = f.get("references", list, required=False, default=[])
     out = []
     for i, entry in enumerate(refs):
-        rf = _Fields(entry, f"{source}: references[{i}]", {"model", "metric", "value", "source"})
+        rf = Fields(entry, f"{source}: references[{i}]", {"model", "metric", "value", "source"})
         ref = {"model": rf.get("model", str), "metric": rf.get("metric", str), "value": rf.get("value", (int, float)),
                "source": rf.get("source", str)}
         if ref["metric"] not in names:
@@ -156,7 +130,7 @@ def _parse_references(f: _Fields, source: str, names: tuple[str, ...]) -> tuple:
 
 
 def parse_task(data, source: str) -> TaskSpec:
-    f = _Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
+    f = Fields(data, source, {"name", "display_name", "hub_id", "revision", "config", "splits", "text",
                                "label", "max_length", "validation_from_train", "published", "order", "sizes",
                                "type", "metrics", "main", "suites", "baselines", "max_scores", "references"})
     name = f.get("name", str)
@@ -166,7 +140,7 @@ def parse_task(data, source: str) -> TaskSpec:
     if not _HUB_ID.match(hub_id) or ".." in hub_id:
         raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
 
-    sp = _Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
+    sp = Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
     splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
               "test": sp.get("test", str)}
 
@@ -181,14 +155,14 @@ def parse_task(data, source: str) -> TaskSpec:
 
     carve = f.get("validation_from_train", dict, required=False)
     if carve is not None:
-        cv = _Fields(carve, f"{source}: validation_from_train", {"size", "seed"})
+        cv = Fields(carve, f"{source}: validation_from_train", {"size", "seed"})
         carve = {"size": cv.get("size", int), "seed": cv.get("seed", int, required=False, default=0)}
         if carve["size"] < label.num_classes:
             raise UserError(f"{source}: field 'validation_from_train.size' must be at least the number of classes")
         if splits["validation"]:
             raise UserError(f"{source}: give either 'splits.validation' or 'validation_from_train', not both")
 
-    sizes = _Fields(f.get("sizes", dict, required=False, default={}), f"{source}: sizes",
+    sizes = Fields(f.get("sizes", dict, required=False, default={}), f"{source}: sizes",
                     {"train", "validation", "test"})
     sizes = {role: sizes.get(role, int) for role in ("train", "validation", "test") if role in sizes.data}
     if any(n < 1 for n in sizes.values()):
@@ -217,7 +191,7 @@ def parse_task(data, source: str) -> TaskSpec:
 
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
-    f = _Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
+    f = Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
                               "aliases", "trust_remote_code", "pad_token", "groups", "smoke"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
@@ -245,7 +219,7 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
                      smoke=f.get("smoke", bool, required=False, default=False))
 
 
-def name_list(f: _Fields, key: str) -> tuple[str, ...]:
+def name_list(f: Fields, key: str) -> tuple[str, ...]:
     """An optional list of lowercase names (a model's groups; a task's suites to come)."""
     names = f.get(key, list, required=False, default=[])
     for n in names:
