@@ -342,9 +342,10 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     page = parse(html)
     records = [read_record(p) for p in sorted(results.rglob("seed*.json"))]
     assert len(records) == 12
-    from harness.cli.show import _table_axes
+    from harness.api.views import axes
 
-    tasks, models, published, _, _, _ = _table_axes(records=records)
+    shown = axes(records, sorted({r.variant for r in records}))
+    tasks, models = shown.tasks, shown.rows
     assert ("toy", "Toy") in tasks
     for protocol in ("published", "clean"):
         table = tb.build_table(records, protocol, tasks, models, variant=records[0].variant)

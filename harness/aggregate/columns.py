@@ -53,3 +53,40 @@ def table_columns(tasks: dict[str, TaskSpec], suite: str = DEFAULT_SUITE, metric
     scoring = {t.name: column_score(t, metric or t.main, normalized) for t in chosen}
     published = {t.name: t.reference_scores(scoring[t.name].metric) for t in chosen} if not normalized else {}
     return Columns(tasks=[(t.name, t.display_name) for t in chosen], scoring=scoring, published=published)
+
+
+@dataclass
+class Axes:
+    """What one table shows: its columns (Columns), its rows, and the records and variants left for them."""
+    columns: Columns
+    rows: list[tuple[str, str]]  # (model name, display) of the model group, in registry order
+    records: list
+    variants: list[str]
+
+    @property
+    def tasks(self) -> list[tuple[str, str]]:
+        return self.columns.tasks
+
+
+def table_axes(tasks: dict[str, TaskSpec], models: dict, records: list, variants: list[str],
+               suite: str | None = None, metric: str | None = None, normalized: bool = False,
+               group: str | None = None) -> Axes:
+    """Columns (the suite's tasks that records have; default suite ttl), the rows of the model group (default
+    ttl: the TeenyTinyLlama table's), what each column shows (its task's main metric, or `metric`, raw or
+    normalized); and the records and variants left for those rows and columns. Refuses a group none of whose
+    models have records."""
+    from harness.registry.load import table_models
+    from harness.registry.specs import DEFAULT_GROUP
+
+    rows, left_out = table_models(models, group or DEFAULT_GROUP)
+    records = [r for r in records if r.model.name not in left_out]
+    # A registered task no record has is no column: a task added to the registry does not take the
+    # Average away from every row that has the others.
+    cols = table_columns(tasks, suite or DEFAULT_SUITE, metric, normalized,
+                         ran={r.task.name for r in records} if records else None)
+    shown = {t for t, _ in cols.tasks}
+    records = [r for r in records if r.task.name in shown]
+    variants = [v for v in variants if any(r.variant == v for r in records)]
+    if not variants:
+        raise UserError(f"no complete records for the models of group '{group or DEFAULT_GROUP}': try --group all")
+    return Axes(columns=cols, rows=rows, records=records, variants=variants)

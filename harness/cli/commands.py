@@ -1,20 +1,18 @@
 """The `harness` command line: list, run, sweep, demo, prefetch, export; the commands that show records (table,
-compare, plot, report) are in harness/cli/show.py. Heavy libraries (torch, transformers, datasets) are
-imported only inside the commands that need them, so `harness --help` and `harness list` stay quick."""
+compare, plot, report) are in harness/cli/show.py. Each parses its flags and calls the Python API (harness/api/).
+Heavy libraries (torch, transformers, datasets) load only inside the commands that need them, so `harness
+--help` and `harness list` stay quick."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import signal
 import sys
-from pathlib import Path
 
 from harness.cli.parser import build_parser
-from harness.cli.show import cmd_compare, cmd_plot, cmd_report, cmd_table, results_dir
-from harness.config import RunConfig, check_limit, parse_seeds, run_config_from
-from harness.errors import RunFailed, UserError
-from harness.record.protocols import DEFAULT_PROTOCOL
+from harness.cli.show import cmd_compare, cmd_plot, cmd_report, cmd_table
+from harness.config import RunConfig, parse_seeds
+from harness.errors import UserError
 
 
 def _settings(args) -> dict:
@@ -55,100 +53,19 @@ def _pin(revision: str | None) -> str:
 
 
 def cmd_run(args, argv) -> int:
-    from harness.hub.reachability import repos_needed, require_hub
-    from harness.record.store import check_writable
-    from harness.registry.load import load_models, load_tasks, resolve_model, resolve_task
+    import harness.api as api
 
-    tasks, models = load_tasks(), load_models()
-    task = resolve_task(args.task, tasks)
-    model = resolve_model(args.model, models, args.family)
-    cfg = run_config_from(_settings(args))
     seeds = parse_seeds(args.seed, args.seeds)
-    check_limit(args.limit)
-    if args.processes is not None and args.processes < 1:
-        raise UserError(f"--processes must be at least 1, got {args.processes}")
-    results = results_dir(args)
-    check_writable(results)
-    seeds = _seeds_to_run(task, model, cfg, seeds, args, results)
-    if not seeds:
+    plan = api.plan_run(args.task, args.model, seeds=seeds, limit=args.limit, results=args.results,
+                        mirror=args.mirror, family=args.family, force=args.force,
+                        trust_remote_code=args.trust_remote_code, use_cache=not args.no_cache,
+                        processes=args.processes, argv=argv, **_settings(args))
+    if not plan.todo:
         return 0
-    _check_before_loading(cfg, args.processes)
-    require_hub(repos_needed(task, model, args.mirror))  # an unreachable hub: one line now, not 50 s of retries
     if args.processes is not None:
-        return _launch_data_parallel(args.processes, argv, seeds)
-    return 1 if sum(not _run_seed(task, model, cfg, seed, args, results, argv) for seed in seeds) else 0
-
-
-def _seeds_to_run(task, model, cfg, seeds: list[int], args, results: Path) -> list[int]:
-    """The seeds without a complete record (all of them with --force), saying which are skipped."""
-    from harness.record.store import is_complete, record_path
-    from harness.record.variants import variant_of
-
-    if args.force:
-        return seeds
-    variant = variant_of(cfg, args.limit)
-    done = [s for s in seeds if is_complete(record_path(results, task.name, model.name, variant, s))]
-    if done:
-        where = record_path(results, task.name, model.name, variant, done[0]).parent
-        print(f"harness: skipped {task.name}/{model.name} seed{'s' if len(done) > 1 else ''} "
-              f"{', '.join(map(str, done))}: complete record in "
-              f"{where} (--force reruns)", file=sys.stderr)
-    return [s for s in seeds if s not in done]
-
-
-def _check_before_loading(cfg, processes: int | None) -> None:
-    """What this machine or launch cannot run stops here, before processes start or anything loads."""
-    from harness.finetune import distributed
-    from harness.model import adapters
-    from harness.model.loading import resolve_device
-
-    adapters.check_supported(cfg, resolve_device(cfg).type)  # QLoRA without CUDA
-    if cfg.sharding == "fsdp" and (processes or distributed.world_size()) < 2:
-        raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
-
-
-def _run_seed(task, model, cfg, seed: int, args, results: Path, argv: list[str]) -> bool:
-    """One seed of `harness run`: train, write the record (rank 0), print the headline. False if it failed."""
-    from harness.finetune import distributed
-    from harness.finetune.cell import run_cell
-    from harness.metrics import shown
-    from harness.record.build import failure_record
-    from harness.record.provenance import command_line
-    from harness.record.store import checkpoint_dir
-    from harness.record.variants import variant_of
-
-    checkpoints = checkpoint_dir(results, task.name, model.name, variant_of(cfg, args.limit), seed) \
-        if cfg.save_every_epoch else None
-    try:
-        record = run_cell(task, model, cfg, seed=seed, limit=args.limit, mirror=args.mirror,
-                          allow_remote_code=args.trust_remote_code, use_cache=not args.no_cache,
-                          checkpoint_dir=checkpoints)
-    except RunFailed as exc:
-        if distributed.is_main():
-            failed = failure_record(task, model, cfg, seed, args.limit, str(exc))
-            failed.command_line = command_line(argv)
-            path = _write_record(results, failed)
-            print(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})", file=sys.stderr)
-        return False
-    if distributed.is_main():  # rank 0 writes the record
-        record.command_line = command_line(argv)
-        path = _write_record(results, record)
-        pub, clean = record.protocols["published"], record.protocols["clean"]
-        text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
-        text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
-        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
-              f"({record.timings.total_s:.0f}s) -> {path}")
-    return True
-
-
-def _write_record(results: Path, record) -> Path:
-    from harness.record.store import write_record
-
-    try:
-        return write_record(results, record)
-    except OSError as exc:  # the folder went away, or the disk filled, during the run
-        raise UserError(f"cannot write the record of {record.task.name}/{record.model.name} seed {record.seed} "
-                        f"under '{results}': {exc.strerror or exc}") from None
+        return _launch_data_parallel(args.processes, argv, plan.todo)
+    records = api.run_planned(plan)
+    return 1 if any(r.status != "complete" for r in records) else 0
 
 
 def _launch_data_parallel(processes: int, argv: list[str], seeds: list[int]) -> int:
@@ -169,46 +86,35 @@ def _launch_data_parallel(processes: int, argv: list[str], seeds: list[int]) -> 
 
 
 def cmd_sweep(args, argv) -> int:
-    from harness.grid import executors as ex
-    from harness.grid import plan as sw
-    from harness.registry.load import load_models, load_tasks
+    import harness.api as api
+    from harness.grid import executors
+    from harness.grid.plan import SLURM_FLAGS
 
-    results = results_dir(args)
-    models, tasks = load_models(), load_tasks()
-    plan = sw.resolve(args, _settings(args), tasks, models, results)
-    todo = plan.todo
-    print(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
-          f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
-          f"{len(todo)} to run with the {plan.executor} executor", file=sys.stderr)
+    seeds = parse_seeds(args.seed, args.seeds) if args.seed is not None or args.seeds is not None else None
+    result = api.sweep(args.tasks, args.models, seeds, config=args.config, limit=args.limit, mirror=args.mirror,
+                       executor=args.executor, jobs=args.jobs, slurm={k: getattr(args, k) for k in SLURM_FLAGS},
+                       results=args.results, force=args.force, trust_remote_code=args.trust_remote_code,
+                       dry_run=args.dry_run, **_settings(args))
+    plan = result.plan
     if args.dry_run:
         for c in plan.cells:
             print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
-        if plan.executor != "local" and todo:
+        if plan.executor != "local" and plan.todo:
             print("each job runs:")
-            for line in ex.slurm_command_preview(todo, plan.spec, results):
+            for line in executors.slurm_command_preview(plan.todo, plan.spec, api.results_folder(args.results)):
                 print(f"  {line}")
         return 0
-
-    report = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    log_dir = results / "logs"
-    if not todo:
-        outcomes = []
-    elif plan.executor == "local":
-        jobs = sw.jobs_for(plan.jobs, todo, models, plan.mirror, plan.cfg)
-        outcomes = ex.run_local(todo, plan.spec, results, jobs, log_dir, report)
-    else:
-        executor = ex.make_submitit_executor(plan.executor, log_dir, plan.slurm)
-        outcomes = ex.run_submitit(todo, plan.spec, results, executor, report)
-    failed = [o for o in outcomes if not o.ok]
-    if failed:
-        print(f"sweep: {len(failed)} of {len(outcomes)} cells failed:", file=sys.stderr)
-        for o in failed:
+    if result.failed:
+        print(f"sweep: {len(result.failed)} of {len(result.outcomes)} cells failed:", file=sys.stderr)
+        for o in result.failed:
             print(f"  {o.cell.label}: {o.message} (log: {o.log})", file=sys.stderr)
-    if any(c.done for c in plan.cells) or any(o.ok for o in outcomes):
+    if any(c.done for c in plan.cells) or any(o.ok for o in result.outcomes):
+        from harness.registry.load import load_tasks
+
+        tasks = load_tasks()
         suite = "ttl" if all("ttl" in tasks[t].suites for t in plan.spec.tasks) else "all"  # every task swept
-        cmd_table(argparse.Namespace(results=str(results), protocol=DEFAULT_PROTOCOL, format="markdown",
-                                     variant=plan.variant, output=None, group="all", suite=suite), argv)
-    return 1 if failed else 0
+        sys.stdout.write(api.table(args.results, variant=plan.variant, group="all", suite=suite, write=True))
+    return 1 if result.failed else 0
 
 
 def cmd_demo(args, argv) -> int:
@@ -227,9 +133,11 @@ def cmd_prefetch(args, argv) -> int:
 
 
 def cmd_export(args, argv) -> int:
-    from harness.cli.export import run
+    import harness.api as api
 
-    return run(args, results_dir(args))
+    api.export(args.results, format=args.format, model=args.model, protocol=args.protocol, variant=args.variant,
+               output=args.output, push=args.push)
+    return 0
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,

@@ -1,1 +1,2 @@
-"""TODO"""
+"""The one fine-tuning routine: a cell (cell.py) is one or two fits (fit.py), with batches, the objective, data-
+parallel and sharded training, progress and energy. May import every folder before it (registry/ ... model/)."""

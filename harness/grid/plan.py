@@ -84,20 +84,36 @@ class SweepPlan:
         return [c for c in self.cells if not c.done]
 
 
-def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
-    """args: the parsed `harness sweep` flags; settings: the run settings given as flags (name -> value)."""
+@dataclass
+class SweepRequest:
+    """A sweep as asked for (flags or API arguments; None: not given, the sweep file's value or the default)."""
+    tasks: str | list | None = None  # comma-separated, or a list
+    models: str | list | None = None
+    seeds: int | list | None = None  # a count (42, 43, ...) or the seeds
+    limit: int | None = None
+    mirror: str | None = None
+    executor: str | None = None
+    jobs: int | str | None = None
+    slurm: dict = field(default_factory=dict)  # SLURM_FLAGS given
+    config: str | None = None  # a sweep file
+    force: bool = False
+    trust_remote_code: bool = False
+
+
+def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
+    """settings: every run setting, None where not given (the sweep file's `settings` fill those)."""
     from harness.registry.load import resolve_model, resolve_task, table_models
 
-    conf = load_sweep_file(Path(args.config)) if args.config else {}
+    conf = load_sweep_file(Path(request.config)) if request.config else {}
     settings = dict(settings)
     for key, value in (conf.get("settings") or {}).items():  # settings: {learning_rate: 2e-5, ...}
         if key not in settings:
-            raise UserError(f"{args.config}: unknown setting '{key}' (see harness run --help)")
+            raise UserError(f"{request.config}: unknown setting '{key}' (see harness run --help)")
         if settings[key] is None:
             settings[key] = value
 
-    def names(flag, key, default):
-        raw = flag if flag is not None else conf.get(key)
+    def names(given, key, default):
+        raw = given if given is not None else conf.get(key)
         if raw is None:
             return default
         items = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
@@ -106,31 +122,34 @@ def resolve(args, settings: dict, tasks: dict, models: dict, results: Path) -> S
                             f"leave it out for the default")
         return [x.strip() for x in items if x.strip()]
 
-    task_names = [resolve_task(t, tasks).name for t in names(args.tasks, "tasks", list(tasks))]
-    model_args = names(args.models, "models", [n for n, _ in table_models(models)[0] if not models[n].smoke])
-    file_seeds = conf.get("seeds")
-    seed_text = args.seed if args.seed is not None else (
-        ",".join(map(str, file_seeds)) if isinstance(file_seeds, list) else None)
-    seed_count = args.seeds if args.seeds is not None else (file_seeds if isinstance(file_seeds, int) else None)
-    seeds = parse_seeds(seed_text, seed_count)
-    limit = check_limit(args.limit if args.limit is not None else conf.get("limit"))
-    mirror = args.mirror or conf.get("mirror")
+    task_names = [resolve_task(t, tasks).name for t in names(request.tasks, "tasks", list(tasks))]
+    model_args = names(request.models, "models", [n for n, _ in table_models(models)[0] if not models[n].smoke])
+    seeds = _seeds(request.seeds if request.seeds is not None else conf.get("seeds"))
+    limit = check_limit(request.limit if request.limit is not None else conf.get("limit"))
+    mirror = request.mirror or conf.get("mirror")
     cfg = run_config_from(settings)
     check_writable(results)
 
     run_args = setting_flags(settings)
     run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
-    run_args += ["--trust-remote-code"] if args.trust_remote_code else []
-    run_args += ["--force"] if args.force else []  # a cell's `harness run` skips a complete record otherwise
+    run_args += ["--trust-remote-code"] if request.trust_remote_code else []
+    run_args += ["--force"] if request.force else []  # a cell's `harness run` skips a complete record otherwise
     spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
     variant = variant_of(cfg, limit)
     slurm = dict(conf.get("slurm") or {})
-    slurm.update({k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None})
+    slurm.update({k: v for k, v in request.slurm.items() if v is not None})
     check_slurm_options(slurm)
-    return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), args.force),
-                     variant=variant, executor=args.executor or conf.get("executor") or "local",
-                     jobs=args.jobs if args.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
+    return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), request.force),
+                     variant=variant, executor=request.executor or conf.get("executor") or "local",
+                     jobs=request.jobs if request.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
                      cfg=cfg)
+
+
+def _seeds(value) -> list[int]:
+    """A count (N seeds from 42) or a list of seeds; none given: 42."""
+    if isinstance(value, list):
+        return parse_seeds(",".join(map(str, value)), None)
+    return parse_seeds(None, value)
 
 
 # The sweep file's fields and the types each may have (a list holds names or seeds).

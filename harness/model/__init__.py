@@ -1,1 +1,2 @@
-"""TODO"""
+"""A model as the routine trains it: located and loaded (tokenizer, config, classifier), pad tokens, LoRA and
+QLoRA, the pooled last layer. May import the base modules, registry/, hub/, data/ and record/."""

@@ -1,1 +1,2 @@
-"""TODO"""
+"""The run record: its schema, how a run's record is built, JSON and older schemas, where records live, variant
+names, provenance, the protocols' epoch choice. May import the base modules, registry/, hub/ and data/."""

@@ -1,0 +1,230 @@
+"""The API's functions that train and write records: run (one cell, `harness run`) and sweep (the grid,
+`harness sweep`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from harness.api.common import results_folder, say
+from harness.config import RunConfig, check_limit, parse_seeds, run_config_from, setting_flags
+from harness.errors import RunFailed, UserError
+
+
+def seed_list(seeds: int | Iterable[int] | None) -> list[int]:
+    """seeds as `harness run` takes them: None (seed 42), a count N (--seeds N: 42, 43, ...) or the seeds."""
+    if seeds is None or (isinstance(seeds, int) and not isinstance(seeds, bool)):
+        return parse_seeds(None, seeds)
+    if isinstance(seeds, str):
+        return parse_seeds(seeds, None)
+    return parse_seeds(",".join(str(s) for s in seeds), None)
+
+
+def settings_of(settings: dict) -> dict:
+    """Every run setting (RunConfig's fields) -> the value given, None where not given; unknown names refused."""
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(settings) - set(names))
+    if unknown:
+        raise UserError(f"unknown run setting '{unknown[0]}' (valid: {', '.join(names)})")
+    return {n: settings.get(n) for n in names}
+
+
+# ------------------------------------------------------------------ one cell: harness run
+
+@dataclass
+class RunPlan:
+    """A `harness run` checked and resolved, before anything is loaded: what to train and where it goes."""
+    task: object  # registry.specs.TaskSpec
+    model: object  # registry.specs.ModelSpec
+    cfg: RunConfig
+    seeds: list[int]  # every seed asked for
+    todo: list[int]  # the seeds to train: those without a complete record (every one when forced)
+    limit: int | None
+    results: Path
+    mirror: str | None
+    trust_remote_code: bool
+    use_cache: bool
+    argv: list[str]  # the command as a user types it, for the record (without the program name)
+
+    @property
+    def variant(self) -> str:
+        from harness.record.variants import variant_of
+
+        return variant_of(self.cfg, self.limit)
+
+
+def plan_run(task: str, model: str, *, seeds: int | Iterable[int] | None = None, limit: int | None = None,
+             results: str | Path | None = None, mirror: str | None = None, family: str | None = None,
+             force: bool = False, trust_remote_code: bool = False, use_cache: bool = True,
+             processes: int | None = None, argv: list[str] | None = None, **settings) -> RunPlan:
+    """Check a run and say which seeds are already done; when any is left, check that this machine can run it
+    and that the hub answers where the run needs it (one line now, not 50 s of library retries)."""
+    from harness.hub.reachability import repos_needed, require_hub
+    from harness.record.store import check_writable
+    from harness.registry.load import load_models, load_tasks, resolve_model, resolve_task
+
+    task_spec = resolve_task(task, load_tasks())
+    model_spec = resolve_model(model, load_models(), family)
+    given = settings_of(settings)
+    cfg = run_config_from(given)
+    seed_values = seed_list(seeds)
+    check_limit(limit)
+    if processes is not None and processes < 1:
+        raise UserError(f"--processes must be at least 1, got {processes}")
+    folder = results_folder(results)
+    check_writable(folder)
+    if argv is None:  # called from Python: record the command that does the same
+        argv = ["run", "--task", task_spec.name, "--model", model, "--seed", ",".join(map(str, seed_values)),
+                *setting_flags(given), *(["--limit", str(limit)] if limit is not None else []),
+                *(["--mirror", str(mirror)] if mirror else [])]
+    plan = RunPlan(task=task_spec, model=model_spec, cfg=cfg, seeds=seed_values, todo=seed_values, limit=limit,
+                   results=folder, mirror=mirror, trust_remote_code=trust_remote_code, use_cache=use_cache,
+                   argv=list(argv))
+    if not force:
+        plan.todo = _seeds_to_run(plan)
+    if plan.todo:
+        _check_before_loading(cfg, processes)
+        require_hub(repos_needed(task_spec, model_spec, mirror))
+    return plan
+
+
+def _seeds_to_run(plan: RunPlan) -> list[int]:
+    """The seeds without a complete record, saying which are skipped."""
+    from harness.record.store import is_complete, record_path
+
+    def path(seed):
+        return record_path(plan.results, plan.task.name, plan.model.name, plan.variant, seed)
+
+    done = [s for s in plan.seeds if is_complete(path(s))]
+    if done:
+        say(f"harness: skipped {plan.task.name}/{plan.model.name} seed{'s' if len(done) > 1 else ''} "
+             f"{', '.join(map(str, done))}: complete record in {path(done[0]).parent} (--force reruns)")
+    return [s for s in plan.seeds if s not in done]
+
+
+def _check_before_loading(cfg: RunConfig, processes: int | None) -> None:
+    """What this machine or launch cannot run stops here, before processes start or anything loads."""
+    from harness.finetune import distributed
+    from harness.model import adapters
+    from harness.model.loading import resolve_device
+
+    adapters.check_supported(cfg, resolve_device(cfg).type)  # QLoRA without CUDA
+    if cfg.sharding == "fsdp" and (processes or distributed.world_size()) < 2:
+        raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
+
+
+def run_planned(plan: RunPlan) -> list:
+    """Train the plan's seeds left to run, one record each (written by the main process); the records of every
+    seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed")."""
+    from harness.record.store import read_record, record_path
+
+    trained = {seed: _run_seed(plan, seed) for seed in plan.todo}
+    return [trained[s] if s in trained else
+            read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
+            for s in plan.seeds]
+
+
+def _run_seed(plan: RunPlan, seed: int):
+    """One seed: train, write the record (rank 0), say the headline."""
+    from harness.finetune import distributed
+    from harness.finetune.cell import run_cell
+    from harness.metrics import shown
+    from harness.record.build import failure_record
+    from harness.record.provenance import command_line
+    from harness.record.store import checkpoint_dir
+
+    task, model = plan.task, plan.model
+    checkpoints = checkpoint_dir(plan.results, task.name, model.name, plan.variant, seed) \
+        if plan.cfg.save_every_epoch else None
+    try:
+        record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
+                          allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
+                          checkpoint_dir=checkpoints)
+    except RunFailed as exc:
+        record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
+        record.command_line = command_line(plan.argv)
+        if distributed.is_main():
+            path = _write_record(plan.results, record)
+            say(f"harness: run failed: {task.name}/{model.name} seed {seed}: {exc} (see {path})")
+        return record
+    record.command_line = command_line(plan.argv)
+    if distributed.is_main():  # rank 0 writes the record
+        path = _write_record(plan.results, record)
+        pub, clean = record.protocols["published"], record.protocols["clean"]
+        text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
+        text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
+        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
+              f"({record.timings.total_s:.0f}s) -> {path}", flush=True)
+    return record
+
+
+def _write_record(results: Path, record) -> Path:
+    from harness.record.store import write_record
+
+    try:
+        return write_record(results, record)
+    except OSError as exc:  # the folder went away, or the disk filled, during the run
+        raise UserError(f"cannot write the record of {record.task.name}/{record.model.name} seed {record.seed} "
+                        f"under '{results}': {exc.strerror or exc}") from None
+
+
+def run(task: str, model: str, *, seeds: int | Iterable[int] | None = None, limit: int | None = None,
+        results: str | Path | None = None, mirror: str | None = None, family: str | None = None,
+        force: bool = False, trust_remote_code: bool = False, use_cache: bool = True, **settings) -> list:
+    """Fine-tune `model` on `task` once per seed, writing one record each under `results`, and return the
+    records (RunRecord, harness/record/schema.py) of every seed asked for. A seed whose complete record exists
+    is not trained again unless `force`. seeds: a count N (42, 43, ...) or the seeds themselves (default 42).
+    settings: the recipe and speed knobs of RunConfig (harness/config.py), e.g. learning_rate=2e-5, epochs=1."""
+    return run_planned(plan_run(task, model, seeds=seeds, limit=limit, results=results, mirror=mirror,
+                                family=family, force=force, trust_remote_code=trust_remote_code,
+                                use_cache=use_cache, **settings))
+
+
+# ------------------------------------------------------------------ the grid: harness sweep
+
+@dataclass
+class SweepResult:
+    plan: object  # grid.plan.SweepPlan: the cells, done or to do
+    outcomes: list  # grid.plan.Outcome per cell run (empty for a dry run)
+
+    @property
+    def failed(self) -> list:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None = None,
+          seeds: int | Iterable[int] | None = None, *, config: str | Path | None = None, limit: int | None = None,
+          mirror: str | None = None, executor: str | None = None, jobs: int | str | None = None,
+          slurm: dict | None = None, results: str | Path | None = None, force: bool = False,
+          trust_remote_code: bool = False, dry_run: bool = False, **settings) -> SweepResult:
+    """The grid tasks x models x seeds, each cell its own `harness run` (local processes, or SLURM through
+    submitit), skipping cells already done. config: a sweep file (its values where these are not given).
+    slurm: partition, gpus, time_min, mem, cpus, array_parallelism. dry_run: plan only."""
+    from harness.grid import executors
+    from harness.grid import plan as grid
+    from harness.registry.load import load_models, load_tasks
+
+    folder = results_folder(results)
+    all_models, all_tasks = load_models(), load_tasks()
+    request = grid.SweepRequest(tasks=tasks, models=models, seeds=seeds, limit=limit, mirror=mirror,
+                                executor=executor, jobs=jobs, slurm=dict(slurm or {}),
+                                config=str(config) if config else None, force=force,
+                                trust_remote_code=trust_remote_code)
+    plan = grid.resolve(request, settings_of(settings), all_tasks, all_models, folder)
+    todo = plan.todo
+    say(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
+         f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
+         f"{len(todo)} to run with the {plan.executor} executor")
+    if dry_run or not todo:
+        return SweepResult(plan, [])
+    log_dir = folder / "logs"
+    if plan.executor == "local":
+        cells_at_once = grid.jobs_for(plan.jobs, todo, all_models, plan.mirror, plan.cfg)
+        outcomes = executors.run_local(todo, plan.spec, folder, cells_at_once, log_dir, say)
+    else:
+        pool = executors.make_submitit_executor(plan.executor, log_dir, plan.slurm)
+        outcomes = executors.run_submitit(todo, plan.spec, folder, pool, say)
+    return SweepResult(plan, outcomes)
+
+
