@@ -1,8 +1,11 @@
 import os
 import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Never reach for the hub in tests: an online lookup hangs for ~20-45 s before failing.
@@ -196,3 +199,51 @@ def toy_env(tmp_path, monkeypatch):
         write_parquet(mirror / "tester" / "toybool", split, toy_rows(n, seed, bool_labels=True))
     monkeypatch.setenv("HARNESS_REGISTRY", str(registry))
     return {"registry": registry, "mirror": mirror, "results": tmp_path / "results"}
+
+
+# ------------------------------------------------------------------ helpers several test folders share
+
+ADVICE = ("HF_HUB_OFFLINE=1", "--mirror DIR", "harness prefetch")  # what a hub error tells the user to do
+
+
+def harness(*args, env=None, timeout=300):
+    """The installed console script, as a user runs it."""
+    exe = shutil.which("harness") or str(Path(sys.executable).parent / "harness")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=timeout)
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_toy(toy_env, model, *extra):
+    """`harness run` on the toy task: 16 examples per split, one epoch."""
+    from harness.cli.commands import main
+
+    return main(["run", "--task", "toy", "--model", str(model), "--mirror", str(toy_env["mirror"]),
+                 "--results", str(toy_env["results"]), "--epochs", "1", "--limit", "16", *extra])
+
+
+def write_file(path: Path, data: bytes | str) -> None:
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def encoded_split(seqs, labels, types=None):
+    """An EncodedSplit of these token id sequences (and type ids)."""
+    from harness.data.splits import EncodedSplit
+
+    lengths = [len(s) for s in seqs]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in seqs])
+    t = None if types is None else np.concatenate([np.asarray(x, dtype=np.int8) for x in types])
+    return EncodedSplit(ids, offsets, np.asarray(labels), t)
+
+
+def example(split, i):
+    """Token ids (and type ids) of example i of an EncodedSplit."""
+    a, b = split.offsets[i], split.offsets[i + 1]
+    return split.ids[a:b], (None if split.type_ids is None else split.type_ids[a:b])

@@ -1,0 +1,31 @@
+"""The run settings: every field documented and type-checked."""
+import pytest
+
+from harness.errors import UserError
+
+
+def test_every_run_setting_has_help():
+    import dataclasses
+
+    from harness.config import RunConfig, help_of
+
+    assert all(help_of(f).strip() for f in dataclasses.fields(RunConfig))
+
+
+def test_the_type_check_of_run_settings_takes_optional_and_other_fields():
+    """Settings of other types (a tuple, `int | None`), as a later RunConfig may add, pass the type check, and
+    an optional one still refuses a wrong type."""
+    import dataclasses
+
+    from harness.config import RunConfig
+
+    @dataclasses.dataclass
+    class More(RunConfig):
+        rank: int | None = None
+        targets: tuple = ()
+
+    assert More().rank is None and More(rank=8).rank == 8
+    with pytest.raises(UserError, match="bad run setting: rank must be an integer, got 'x'"):
+        More(rank="x")
+    with pytest.raises(UserError, match="bad run setting: epochs must be an integer, got True"):
+        RunConfig(epochs=True)
