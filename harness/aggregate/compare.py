@@ -15,8 +15,6 @@ One comparison per (variant, precision) that both models have, unless --variant 
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from harness import metrics
@@ -31,14 +29,6 @@ def _predictions(record, protocol: str) -> np.ndarray:
         raise UserError(f"{record.task.name}/{record.model.name} seed {record.seed} ({record.variant}) has no "
                         f"{protocol} result: pick the other --protocol")
     return decode_predictions(record.fits[result.fit].epochs[result.epoch - 1].test_predictions, record.task.type)
-
-
-def metric_of(name: str) -> stats.Scorer:
-    """The seed-aware test's view of a metric: accuracy splits into per-example scores (the exact path);
-    the others are scored whole on bootstrap resamples, all resamples of a run at once."""
-    if name == "accuracy":
-        return stats.ACCURACY
-    return stats.Scorer(name, metrics.METRICS[name].fn, batched=functools.partial(metrics.batched, name))
 
 
 def _main_metric(records, protocol: str) -> str:
@@ -123,7 +113,7 @@ def _procedure_lines(pred_a: dict, pred_b: dict, gold, metric: str) -> list[str]
 
     lines = [f"  A: {runs(pred_a)}", f"  B: {runs(pred_b)}"]
     result = stats.seed_aware_test(np.stack(list(pred_a.values())), np.stack(list(pred_b.values())), gold,
-                                   metric_of(metric))
+                                   stats.scorer(metric))
     if result is None:
         return lines + ["  not possible: it needs at least 2 seeds of each model (one run cannot show how much another "
                         "seed would change the score); only the checkpoint-level test below is possible. Run more "

@@ -29,7 +29,9 @@ PROVENANCE = ["task_display", "model_display", "family", "status", "schema_versi
               "limit", "subset_seed", "subset_method", "harness_version", "harness_git_commit", "harness_git_dirty",
               "tokenization_fingerprint", "command_line", "adaptation", "trainable_parameters", "energy_kwh",
               "emissions_kg", "emissions_country", "path"]
-COLUMNS = KEYS + VALUES + PROVENANCE
+# ... and what its marks test: the predictions it was computed from (aggregate/marks.py).
+PREDICTIONS = ["task_type", "test_predictions", "test_labels"]
+COLUMNS = KEYS + VALUES + PROVENANCE + PREDICTIONS
 
 
 def protocol_metrics(result) -> dict[str, float]:
@@ -95,7 +97,9 @@ def record_rows(record, path=None) -> list[dict]:
                          "seed": record.seed, "protocol": protocol, "metric": metric, "value": value,
                          "fit": result.fit, "epoch": result.epoch, "picked_by": result.picked_by,
                          "test_examples": examples, "main": result.main,
-                         "trivial_baseline": baselines.get(metric), **prov})
+                         "trivial_baseline": baselines.get(metric), **prov, "task_type": record.task.type,
+                         "test_predictions": record.fits[result.fit].epochs[result.epoch - 1].test_predictions,
+                         "test_labels": record.test_labels})
     return rows
 
 
@@ -154,7 +158,8 @@ def scores_of(df, protocol: str, metric: str = "accuracy", scoring: dict | None 
 
     return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), shown(r),
                       labels[(r.variant, r.precision if isinstance(r.precision, str) else "")],
-                      r.model_source if isinstance(r.model_source, str) else "")
+                      r.model_source if isinstance(r.model_source, str) else "", raw=float(r.value),
+                      task_type=r.task_type, predictions=r.test_predictions or "", gold=r.test_labels or "")
             for r in rows.itertuples(index=False)]
 
 

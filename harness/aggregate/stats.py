@@ -9,6 +9,8 @@
   with both sources of variance: run to run (which seed) and test example to test example (which
   test set). Generic over the metric: exact variance components for a metric that is a mean of
   per-example scores (accuracy), a paired bootstrap over test examples for any other (macro-F1, ...).
+- t_test: the one t-test under all of these: a difference whose variance is a sum of independent
+  components, each with its degrees of freedom, combined by Welch-Satterthwaite.
 
 Vectorised functions take arrays with any leading batch axes, so a simulation runs thousands of
 comparisons in one call through the same code the CLI uses.
@@ -99,7 +101,7 @@ def mcnemar_p(pred_a, pred_b, gold) -> tuple[float, int, int]:
 @dataclass(frozen=True)
 class Scorer:
     """How the seed-aware test scores one run's predictions against gold (the metric's definition is in
-    harness/metrics.py; compare.metric_of builds this view of it). per_example, where given, returns per-example
+    harness/metrics.py; scorer() builds this view of it). per_example, where given, returns per-example
     scores whose mean is the score (accuracy: 1 right, 0 wrong): the example variance is then exact.
     batched, where given, scores each row of (resamples, n) arrays at once (metrics.batched): the same
     numbers as `score`, so the bootstrap takes seconds less, not another path."""
@@ -111,6 +113,18 @@ class Scorer:
 
 ACCURACY = Scorer("accuracy", lambda pred, gold: float(np.mean(pred == gold)),
                   lambda pred, gold: (pred == gold).astype(float))
+
+
+def scorer(name: str) -> Scorer:
+    """The seed-aware test's view of a metric of harness/metrics.py: accuracy splits into per-example scores (the
+    exact path); the others are scored whole on bootstrap resamples, all resamples of a run at once."""
+    import functools
+
+    from harness import metrics
+
+    if name == "accuracy":
+        return ACCURACY
+    return Scorer(name, metrics.METRICS[name].fn, batched=functools.partial(metrics.batched, name))
 
 
 @dataclass(frozen=True)
@@ -126,20 +140,39 @@ class SeedAware:
     dof: float
     half: float  # 95% half-width of the difference
     p: float  # two-sided
+    var_a: float = math.nan  # s_a^2 / n_a: A's share of var_seeds (n_a - 1 dof)
+    var_b: float = math.nan  # s_b^2 / n_b (n_b - 1 dof)
+    examples: int = 0  # test examples (the example variance has examples - 1 dof)
+
+    @property
+    def components(self) -> list[tuple[float, float]]:
+        """The variance of the difference as (variance, dof) parts, for t_test: to combine tests of several
+        tasks into one (an average over tasks)."""
+        return [(self.var_a, self.n_a - 1), (self.var_b, self.n_b - 1), (self.var_examples, self.examples - 1)]
 
 
-def _t_test(diff, var_a, n_a, var_b, n_b, var_ex, dof_ex):
-    """(dof, half, p) of diff / sqrt(var_a/n_a + var_b/n_b + var_ex), Satterthwaite's dof. Vectorised."""
+def t_test(diff, components):
+    """(dof, half, p) of diff / sqrt(sum of variances), two-sided, for a difference whose variance is the sum of
+    independent components [(variance, dof), ...], the dof by Welch-Satterthwaite. Vectorised over leading axes.
+    No variance at all: p is 1 for a zero difference and 0 for any other, half 0 (callers that cannot call
+    such a difference tested say so themselves)."""
     from scipy.stats import t
 
-    diff, va, vb, ve = (np.asarray(x, dtype=float) for x in (diff, var_a / n_a, var_b / n_b, var_ex))
-    total = va + vb + ve
+    diff = np.asarray(diff, dtype=float)
+    parts = [(np.asarray(v, dtype=float), d) for v, d in components]
+    total = sum(v for v, _ in parts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        dof = total ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1) + ve ** 2 / dof_ex)
+        dof = total ** 2 / sum(v ** 2 / d for v, d in parts)
         stat = diff / np.sqrt(total)
         p = np.where(total > 0, 2 * t.sf(np.abs(stat), dof), np.where(diff == 0, 1.0, 0.0))
         half = np.where(total > 0, t.ppf(1 - ALPHA / 2, dof) * np.sqrt(total), 0.0)
     return dof, half, p
+
+
+def _t_test(diff, var_a, n_a, var_b, n_b, var_ex, dof_ex):
+    """The seed-aware test's t-test: the two models' seed variances (var / n, n - 1 dof each) and the test
+    examples' variance."""
+    return t_test(diff, [(np.asarray(var_a) / n_a, n_a - 1), (np.asarray(var_b) / n_b, n_b - 1), (var_ex, dof_ex)])
 
 
 def _interaction_ms(x):
@@ -168,7 +201,8 @@ def additive_seed_aware(x_a, x_b) -> dict:
     var_a, var_b = runs_a.var(axis=-1, ddof=1), runs_b.var(axis=-1, ddof=1)
     dof, half, p = _t_test(diff, var_a, n_a, var_b, n_b, var_ex, examples - 1)
     return {"mean_a": runs_a.mean(axis=-1), "mean_b": runs_b.mean(axis=-1), "difference": diff,
-            "var_seeds": var_a / n_a + var_b / n_b, "var_examples": var_ex, "dof": dof, "half": half, "p": p}
+            "var_seeds": var_a / n_a + var_b / n_b, "var_examples": var_ex, "dof": dof, "half": half, "p": p,
+            "var_a": var_a / n_a, "var_b": var_b / n_b}
 
 
 BOOTSTRAP_BLOCK = 100  # resamples scored at once by a batched metric: bounds the (block, n) index arrays
@@ -219,5 +253,7 @@ def seed_aware_test(pred_a, pred_b, gold, metric: Scorer = ACCURACY, rounds: int
         diff, var_a, var_b = sa.mean() - sb.mean(), sa.var(ddof=1), sb.var(ddof=1)
         dof, half, p = _t_test(diff, var_a, len(sa), var_b, len(sb), var_ex, len(gold) - 1)
         r = {"mean_a": sa.mean(), "mean_b": sb.mean(), "difference": diff, "var_seeds": var_a / len(sa) +
-             var_b / len(sb), "var_examples": var_ex, "dof": float(dof), "half": float(half), "p": float(p)}
-    return SeedAware(metric=metric.name, n_a=len(pred_a), n_b=len(pred_b), **{k: float(v) for k, v in r.items()})
+             var_b / len(sb), "var_examples": var_ex, "dof": float(dof), "half": float(half), "p": float(p),
+             "var_a": var_a / len(sa), "var_b": var_b / len(sb)}
+    return SeedAware(metric=metric.name, n_a=len(pred_a), n_b=len(pred_b), examples=len(gold),
+                     **{k: float(v) for k, v in r.items()})

@@ -1,16 +1,9 @@
-"""The comparison table: pure aggregation of records into cells, then marks (rendering: harness/outputs/table_text.py).
+"""The comparison table: pure aggregation of records into cells (rendering: harness/outputs/table_text.py).
 
-build_table() turns records (one variant, one precision) into rows (models) x columns (tasks +
-Average); each cell is the mean over seeds with a 95% t half-width of that mean. mark_column() ranks
-and tests a column on the same per-seed values the cell shows:
-
-- "best" (bold): the highest mean, and a two-sided Welch test against the runner-up gives p < 0.05.
-  Two-sided because the best was picked as the larger: a one-sided test after that pick would call
-  a tie "significant" 10% of the time instead of 5%.
-- "tied" (italic ≈): the highest mean and every cell not shown to differ from it (the same mean
-  exactly, or Welch p >= 0.05).
-- "untested" (†): the highest mean where the best or the runner-up has one seed: no test is possible.
-- no mark in a column with one model: there is nothing to be above.
+build_table() turns records (one variant, one precision) into rows (models) x columns (tasks + Average);
+each cell is the mean over seeds with a 95% t half-width of that mean; the Average is the mean of the row's
+task means. The marks of each column (bold, ≈, †) come from harness/aggregate/marks.py, which tests the same
+numbers the cells show.
 
 Each column reads one metric from the records (ColumnScore: the table's metric, accuracy by default, or per
 task, e.g. its main metric), raw or normalized against a trivial baseline; lower-is-better metrics (MSE) rank
@@ -18,12 +11,13 @@ the other way. The Average column exists where the columns share one scale (one 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from harness import metrics
 from harness.aggregate import stats
-from harness.aggregate.stats import ALPHA
+from harness.aggregate.marks import mark_column
 from harness.record.predictions import decode_predictions
 
 # The metrics the report and `harness plot` switch between (classification tasks record both), in display order.
@@ -59,14 +53,23 @@ class ColumnScore:
         best = self.best if self.best is not None else metrics.METRICS[self.metric].best
         return 100.0 * metrics.normalized(value, baseline, best)
 
+    def slope(self, gold) -> float:
+        """How much the shown number moves per unit of the metric (shown() is affine in the metric): x100 for the
+        percent metrics, 100 / (best - baseline) normalized. gold: the test labels, for a derived baseline."""
+        trivial = self._trivial(gold)
+        return self.shown(1.0, trivial) - self.shown(0.0, trivial)
+
+    def _trivial(self, gold) -> float | None:
+        if not self.normalized or self.baseline is not None:
+            return None
+        return metrics.trivial_baseline(self.metric, gold, self.num_classes)
+
     def of(self, record, protocol: str) -> float | None:
         result = record.protocols.get(protocol)
         if result is None or self.metric not in result.test:
             return None
-        trivial = None
-        if self.normalized and self.baseline is None:
-            trivial = metrics.trivial_baseline(self.metric, decode_predictions(record.test_labels, record.task.type),
-                                               self.num_classes)
+        trivial = self._trivial(decode_predictions(record.test_labels, record.task.type)) if self.normalized \
+            else None
         return self.shown(result.test[self.metric], trivial)
 
 
@@ -77,11 +80,15 @@ def scoring_for(tasks: list[tuple[str, str]], metric: str, scoring: dict | None)
 
 @dataclass
 class Score:
-    mean: float  # the mean of values: what is shown, ranked and tested are the same numbers
-    half: float | None  # 95% half-width of the mean; None with one seed
-    n: int
-    values: list[float]  # per seed, in %
+    """One cell. A task cell: the mean of its per-seed values; the Average: the mean of its row's task cells
+    (parts), with no per-seed values of its own."""
+    mean: float  # what is shown and ranked
+    half: float | None  # 95% half-width of the mean; None with one seed (Average: a task with one seed)
+    n: int  # seeds (Average: the fewest of any task)
+    values: list[float]  # per seed, in the column's units (the Average: none)
     seeds: list[int] = field(default_factory=list)
+    runs: list = field(default_factory=list)  # per seed: (raw metric value, test predictions as stored, test labels)
+    parts: list = field(default_factory=list)  # the Average: the row's task cells, in column order
 
 
 @dataclass
@@ -103,7 +110,9 @@ class Table:
     variant: str
     columns: list  # [(task name, display name)], then "average"
     rows: list
-    marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested"
+    marks: dict = field(default_factory=dict)  # (model, column) -> "best" | "tied" | "untested" | "undefined"
+    tests: set = field(default_factory=set)  # the tests the marks used: "seed-aware", "welch" (marks.py)
+    task_types: dict = field(default_factory=dict)  # task name -> "classification" | "regression"
     precision: str = ""  # what the records were computed in, e.g. "fp32 (cpu)": never pooled across
     metric: str = "accuracy"  # the metric of every column unless scoring says otherwise
     scoring: dict = field(default_factory=dict)  # task name -> ColumnScore (absent: `metric`, raw)
@@ -139,6 +148,10 @@ class SeedScore:
     value: float  # in table units (% for the percent metrics; see ColumnScore)
     precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
     model_source: str = ""  # hub id, folder or package:<module>; the legend names an unregistered model's
+    raw: float | None = None  # the metric as recorded (the value before ColumnScore.shown)
+    task_type: str = "classification"  # how its predictions and labels are stored
+    predictions: str = ""  # the test predictions the value was computed from, as the record stores them
+    gold: str = ""  # the record's test labels, as stored
 
 
 def record_score(record, protocol: str, metric: str = "accuracy", scoring: ColumnScore | None = None) -> float | None:
@@ -147,22 +160,28 @@ def record_score(record, protocol: str, metric: str = "accuracy", scoring: Colum
     return (scoring or ColumnScore(metric)).of(record, protocol)
 
 
-def cell_of(pairs: list[tuple[int, float]]) -> Score:
-    pairs = sorted(pairs)
-    values = [v for _, v in pairs]
+def cell_of(pairs: list[tuple]) -> Score:
+    """A task cell from (seed, value) pairs, or (seed, value, (raw, predictions, gold)) where the test
+    predictions are known (the marks then test them as `harness compare` does)."""
+    pairs = sorted(pairs, key=lambda p: p[0])
+    values = [p[1] for p in pairs]
     mean, half, n = stats.mean_ci(values)
-    return Score(mean=mean, half=half, n=n, values=values, seeds=[s for s, _ in pairs])
+    runs = [p[2] for p in pairs] if pairs and all(len(p) > 2 for p in pairs) else []
+    return Score(mean=mean, half=half, n=n, values=values, seeds=[p[0] for p in pairs], runs=runs)
 
 
-def average_cell(cells: list[Score]) -> Score | None:
-    """Per seed that every task has, the mean over tasks; the cell's mean, interval and test all come
-    from those per-seed averages. None when the tasks share no seed."""
-    common = sorted(set(cells[0].seeds).intersection(*(c.seeds for c in cells[1:])))
-    if not common:
-        return None
-    per_seed = [sum(c.values[c.seeds.index(s)] for c in cells) / len(cells) for s in common]
-    mean, half, n = stats.mean_ci(per_seed)
-    return Score(mean=mean, half=half, n=n, values=per_seed, seeds=common)
+def average_cell(cells: list[Score]) -> Score:
+    """The mean of the task cells' means: the number a row's Average shows is the mean of the numbers in the
+    row. Its interval takes each task's seed variance, var = sum(s_t^2 / n_t) / T^2, with Welch-Satterthwaite
+    degrees of freedom, so no seed of any task is dropped; none where a task has one seed."""
+    tasks = len(cells)
+    mean = sum(c.mean for c in cells) / tasks
+    components = [(float(np.var(c.values, ddof=1)) / c.n / tasks ** 2, c.n - 1) for c in cells if c.n >= 2]
+    half = None
+    if len(components) == tasks:
+        _, half, _ = stats.t_test(0.0, components)
+        half = float(half)
+    return Score(mean=mean, half=half, n=min(c.n for c in cells), values=[], seeds=[], parts=list(cells))
 
 
 def seed_scores(records, protocol: str, metric: str = "accuracy", scoring: dict | None = None) -> list[SeedScore]:
@@ -173,8 +192,13 @@ def seed_scores(records, protocol: str, metric: str = "accuracy", scoring: dict 
     def score(r):
         return record_score(r, protocol, metric, (scoring or {}).get(r.task.name))
 
+    def run(r, column: ColumnScore):
+        result = r.protocols[protocol]
+        return dict(raw=result.test[column.metric], gold=r.test_labels, task_type=r.task.type,
+                    predictions=r.fits[result.fit].epochs[result.epoch - 1].test_predictions)
+
     return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label,
-                      r.model.source)
+                      r.model.source, **run(r, (scoring or {}).get(r.task.name) or ColumnScore(metric)))
             for g in groups(records) for r in g.records if (value := score(r)) is not None]
 
 
@@ -198,9 +222,10 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
     DataFrame: harness/results.py), in the units `scoring` says (default: `metric`, raw)."""
     scoring = scoring_for(tasks, metric, scoring)
     scores: dict = {}
-    displays, sources = dict(models), {}
+    displays, sources, task_types = dict(models), {}, {}
     for s in seed_values:
-        scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value))
+        task_types[s.task] = s.task_type
+        scores.setdefault(s.model, {}).setdefault(s.task, []).append((s.seed, s.value, (s.raw, s.predictions, s.gold)))
         displays.setdefault(s.model, s.model_display)
         if s.model not in dict(models) and s.model_source:
             sources[s.model] = s.model_source
@@ -214,41 +239,16 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
     rows = []
     for m in order:
         cells = {t: cell_of(v) for t, v in scores[m].items() if t in task_names}
+        # The Average of a row that has every task (a missing task would change what the number means).
         avg = average_cell([cells[t] for t in task_names]) if averaged and task_names \
             and all(t in cells for t in task_names) else None
         rows.append(Row(model=m, display=displays[m], cells=cells, average=avg, source=sources.get(m)))
     columns = list(tasks) + ([("average", "Average")] if averaged else [])
     table = Table(protocol=protocol, variant=variant, columns=columns, rows=rows, precision=precision, metric=metric,
-                  scoring=scoring)
+                  scoring=scoring, task_types=task_types)
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
-
-
-def _same(x: float, y: float) -> bool:
-    return math.isclose(x, y, rel_tol=0, abs_tol=1e-9)
-
-
-def mark_column(table: Table, col: str) -> dict:
-    """The marks of one column (see the module docstring); ranks and tests cell.values (cell.mean is their mean)."""
-    present = [(r.model, r.cell(col)) for r in table.rows if r.cell(col) is not None]
-    if len(present) < 2:
-        return {}
-    sign = 1 if table.score_of(col).higher_is_better else -1  # MSE: the lowest is the best
-    present.sort(key=lambda mc: -sign * mc[1].mean)
-    (best_model, best), (_, runner) = present[0], present[1]
-    if not _same(best.mean, runner.mean):
-        if best.n < 2 or runner.n < 2:
-            return {(best_model, col): "untested"}
-        w = stats.welch(best.values, runner.values)
-        if w.p < ALPHA and sign * w.difference > 0:
-            return {(best_model, col): "best"}
-    marks = {(best_model, col): "tied"}
-    for model, c in present[1:]:
-        w = stats.welch(best.values, c.values)
-        if _same(c.mean, best.mean) or (w is not None and w.p >= ALPHA):
-            marks[(model, col)] = "tied"
-    return marks
 
 
 def published_rows(table: Table, published: dict) -> list[dict]:

@@ -8,6 +8,7 @@ module only arranges them. Rendered by jinja2 with autoescaping, CSS/JS/SVG inli
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,9 +21,10 @@ from harness.record.store import record_path
 
 PROTOCOLS = {"published": "best epoch picked on the test split, as the paper did",
              "clean": "epoch picked on validation, test read at that epoch"}
-# How `harness table` shows each mark (to_markdown): bold for best, italic with ≈ for tied. A mark kind
-# not listed here is still shown, as a tag naming it.
-MARK_STYLES = {"best": ("best", ""), "tied": ("tied", "≈")}
+# How `harness table` shows each mark (to_markdown): bold for best, italic with ≈ for tied, † for untested;
+# an undefined cell shows n/a. A mark kind not listed here is still shown, as a tag naming it.
+MARK_STYLES = {"best": ("best", ""), "tied": ("tied", "≈"), "untested": ("untested", "†"),
+               "undefined": ("undefined", "")}
 
 
 @dataclass
@@ -94,6 +96,8 @@ def mark_style(kind: str | None) -> tuple[str, str]:
 
 
 def _cell_text(cell: tb.Score) -> tuple[str, str]:
+    if math.isnan(cell.mean):
+        return "n/a", ""
     return f"{cell.mean:.2f}", ("" if cell.half is None else f"± {cell.half:.2f}")
 
 
@@ -111,7 +115,7 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
             view = CellView(col=col)
             if cell is not None:
                 view.mean, view.half = _cell_text(cell)
-                view.n, view.sort = cell.n, repr(cell.mean)
+                view.n, view.sort = cell.n, "" if math.isnan(cell.mean) else repr(cell.mean)
                 view.mark = table.marks.get((row.model, col), "")
                 view.mark_class, view.mark_tag = mark_style(view.mark)
                 if (row.model, col) in details:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+import math
+import re
 
 from harness import metrics
 from harness.aggregate.stats import ALPHA
@@ -17,6 +18,8 @@ UNTESTED = "†"
 def fmt_cell(cell: Score | None) -> str:
     if cell is None:
         return "–"
+    if math.isnan(cell.mean):
+        return "n/a"
     if cell.half is None:
         return f"{cell.mean:.2f}"
     return f"{cell.mean:.2f} ± {cell.half:.2f} (n={cell.n})"
@@ -61,28 +64,49 @@ def legend(table: Table) -> str:
     cells = [c for r in table.rows for c in list(r.cells.values()) + [r.average] if c is not None]
     if any(c.n >= 2 for c in cells):
         text += " Cells: mean over seeds ± 95% t-interval half-width of the mean (n seeds); no ± with one seed."
-    used = set(table.marks.values())
-    if "best" in used:
-        text += (f" **Bold**: the highest in its column, significantly above the runner-up (two-sided Welch t-test "
-                 f"on the per-seed values, p < {ALPHA}).")
-    if "tied" in used:
-        text += (" *Italic* ≈: the highest, and the cells not shown to differ from it (the same number, or "
-                 f"Welch p ≥ {ALPHA}).")
-    if "untested" in used:
-        text += (f" {UNTESTED}: the highest in its column, untested: it or the runner-up has one seed, so no test "
-                 "is possible.")
+    text += marks_legend(table)
     lone = [d for col, d in table.columns if sum(r.cell(col) is not None for r in table.rows) == 1]
     if lone:
         text += f" A column with one model has no mark ({', '.join(lone)})."
     if not any(c == "average" for c, _ in table.columns):
         text += " No Average: the columns hold different metrics (`--normalized` puts them on one scale)."
     else:
-        text += (" Average: per seed that every task has, the mean over the tasks; its mean, interval and test "
-                 "come from those per-seed averages (n = seeds in common). A row missing a task, or whose tasks "
-                 "share no seed, has no average.")
+        text += (" Average: the mean of the row's task means (a row missing a task has none); its ± and its test add "
+                 "up the per-task variances over T², with Welch-Satterthwaite degrees of freedom, so every seed of "
+                 "every task counts (n: the fewest seeds of any task).")
     local = [f"{r.display}: `{r.source}`" for r in table.rows if r.source]
     if local:
         text += " Unregistered models, by source: " + "; ".join(local) + "."
+    return text
+
+
+TESTS = {  # what each test the marks used (aggregate/marks.py) is, and what it speaks for
+    "seed-aware": ("the seed-aware test of `harness compare` (the difference of the means over seeds, with the "
+                   "variance from seed to seed and from test example to test example: it speaks for new seeds and "
+                   "new test examples)"),
+    "welch": ("Welch's t-test on the per-seed values where the records' test predictions are missing or do not "
+              "give their scores (seed variance only: it speaks for new seeds, not for new test examples)"),
+}
+
+
+def marks_legend(table: Table) -> str:
+    """The rule of the marks this table uses, and the tests behind them."""
+    used, text = set(table.marks.values()), ""
+    if "best" in used:
+        text += f" **Bold**: significantly better than every other cell of its column (two-sided, p < {ALPHA} " \
+                f"against each)."
+    if "tied" in used:
+        text += (f" *Italic* ≈: not shown to be worse than the column's best (p ≥ {ALPHA}, or no test possible), "
+                 "the best included where it is not bold.")
+    if "untested" in used:
+        text += (f" {UNTESTED}: the column's best, better than every cell it could be tested against, but not bold: "
+                 "a cell beside it cannot be tested (one seed, or no spread to test with).")
+    if "undefined" in used:
+        text += (" n/a: not a number (a normalized score whose baseline is the best score); it takes no part in the "
+                 "marks.")
+    if table.tests:
+        text += " Each cell is tested against its column's best with " + \
+            "; and ".join(TESTS[t] for t in sorted(table.tests)) + "."
     return text
 
 
@@ -152,24 +176,48 @@ def to_latex(table: Table) -> str:
         cells = []
         for col, _ in table.columns:
             c = row.cell(col)
-            text = "--" if c is None else (f"{c.mean:.2f}" if c.half is None else f"{c.mean:.2f} $\\pm$ {c.half:.2f}")
+            text = "--" if c is None else "n/a" if math.isnan(c.mean) else (
+                f"{c.mean:.2f}" if c.half is None else f"{c.mean:.2f} $\\pm$ {c.half:.2f}")
             mark = table.marks.get((row.model, col))
             cells.append({"best": rf"\textbf{{{text}}}", "tied": rf"\textit{{{text}}}",
                           "untested": rf"{text}$^\dagger$"}.get(mark, text))
         lines.append(esc(row.display) + " & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}", "",
+              r"\par\smallskip{\footnotesize " + _latex_legend(legend(table)) + "}"]
     return "\n".join(lines)
+
+
+LATEX_SYMBOLS = {"≈": r"$\approx$", "†": r"$^\dagger$", "±": r"$\pm$", "²": r"$^2$", "≥": r"$\geq$", "√": r"$\surd$",
+                 "·": r"$\cdot$", "–": "--"}
+
+
+def _latex_legend(markdown: str) -> str:
+    """The legend as LaTeX text: special characters escaped, symbols as math, markdown emphasis as LaTeX's (the
+    marks' names in words: the table itself shows them bold and italic)."""
+    text = markdown.replace("**Bold**", "Bold").replace("*Italic*", "Italic").replace("\\", r"\textbackslash{}")
+    for ch in "_%&#{}$":
+        text = text.replace(ch, "\\" + ch)
+    for ch, tex in LATEX_SYMBOLS.items():
+        text = text.replace(ch, tex)
+    text = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", text)
+    text = re.sub(r"\*(.+?)\*", r"\\textit{\1}", text)
+    return re.sub(r"`(.+?)`", r"\\texttt{\1}", text)
 
 
 def to_json_obj(table: Table, published: list[dict]) -> dict:
     return {"protocol": table.protocol, "variant": table.variant, "precision": table.precision,
             "columns": [c for c, _ in table.columns],
             "rows": [{"model": r.model, "display": r.display, **({"source": r.source} if r.source else {}),
-                      "cells": {t: asdict(c) for t, c in r.cells.items()},
-                      "average": asdict(r.average) if r.average else None} for r in table.rows],
+                      "cells": {t: _cell_json(c) for t, c in r.cells.items()},
+                      "average": _cell_json(r.average) if r.average else None} for r in table.rows],
             "marks": [{"model": m, "column": c, "mark": k} for (m, c), k in sorted(table.marks.items())],
             "legend": legend(table), "published_comparison": published,
             **({} if table.only_accuracy else {"metrics": {c: table.score_of(c).scale for c, _ in table.columns}})}
+
+
+def _cell_json(cell: Score) -> dict:
+    """A cell's numbers (not the predictions its marks were tested on)."""
+    return {"mean": cell.mean, "half": cell.half, "n": cell.n, "values": cell.values, "seeds": cell.seeds}
 
 
 def render(records, protocol: str, fmt: str, tasks: list[tuple[str, str]], models: list[tuple[str, str]],

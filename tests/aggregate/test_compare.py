@@ -40,11 +40,27 @@ def test_compare_prints_the_procedure_level_and_the_checkpoint_level():
 
 
 def test_compare_same_procedure_is_not_significant_at_procedure_level():
-    rng = np.random.default_rng(1)
-    gold = [0, 1] * 200
-    records = _runs("a", 0.8, (1, 2, 3), gold, rng) + _runs("b", 0.8, (4, 5, 6), gold, rng)
-    text = compare_models(records, "assin2", "a", "b", "clean")
+    """Two models of one procedure, whose seeds differ by 3 points: A's seeds reach 78, 81, 84% and B's 76, 79,
+    82% of 2,000 test examples, every run right on the easiest examples (a shared difficulty). On the test
+    examples alone the 2-point gap is a z of about 9 (a test that resamples examples, as compare's did before
+    the seed-aware one, calls it significant every time), but another seed moves a model by 3 points: the
+    procedure-level verdict is "not significant", and compare says the seeds hold the variance."""
+    difficulty = np.random.default_rng(1).random(2000)  # each example's rank: the same for every run
+    gold = [0] * 2000
+
+    def runs(model, accuracies, seeds):
+        right = np.stack([difficulty < acc for acc in accuracies])  # right exactly on the examples easier than acc
+        return right, [make_record("assin2", model, s, 100 * r.mean(), clean=100 * r.mean(), preds=(~r).astype(int),
+                                   gold=gold) for s, r in zip(seeds, right, strict=True)]
+
+    right_a, records_a = runs("a", (0.78, 0.81, 0.84), (1, 2, 3))
+    right_b, records_b = runs("b", (0.76, 0.79, 0.82), (4, 5, 6))
+    per_example = right_a.mean(axis=0) - right_b.mean(axis=0)  # what a test on the examples alone sees
+    assert per_example.mean() / (per_example.std(ddof=1) / len(gold) ** 0.5) > 8
+    text = compare_models(records_a + records_b, "assin2", "a", "b", "clean")
     assert "-> not significant at 0.05" in text
+    variance = next(ln for ln in text.splitlines() if "variance of the difference" in ln)
+    assert float(variance.split("seeds ")[1].split(" +")[0]) > 5  # points²: 3² / 3 per side
     assert "no seed in common: run the same seeds for both models to compare checkpoints" in text
 
 

@@ -21,7 +21,9 @@ def _records(model, task, values, seeds=None, **kwargs):
 
 
 def test_golden_markdown_single_seed():
-    """One seed per cell: no test is possible, so the highest is marked † (untested), never bold."""
+    """One seed per cell: no test is possible, so the highest is marked † (untested), never bold, and every
+    other cell ≈: none is shown to be worse (before #22, one-seed cells got no mark although the legend said
+    every cell not shown to differ is ≈)."""
     records = [make_record("imdb", "big", 42, 93.0), make_record("assin2", "big", 42, 88.0),
                make_record("imdb", "small", 42, 92.0), make_record("assin2", "small", 42, 89.5),
                make_record("imdb", "extra", 42, 50.0, display="Extra")]
@@ -29,12 +31,13 @@ def test_golden_markdown_single_seed():
     assert tt.to_markdown(table) == (
         "| Models | IMDB | Assin2 | Average |\n"
         "|--------|------|--------|---------|\n"
-        "| Big | 93.00 † | 88.00 | 90.50 |\n"
-        "| Small | 92.00 | 89.50 † | 90.75 † |\n"
-        "| Extra | 50.00 | – | – |"
+        "| Big | 93.00 † | *88.00* ≈ | *90.50* ≈ |\n"
+        "| Small | *92.00* ≈ | 89.50 † | 90.75 † |\n"
+        "| Extra | *50.00* ≈ | – | – |"
     )
     legend = tt.legend(table)
-    assert "†: the highest in its column, untested" in legend and "Bold" not in legend
+    assert "†: the column's best, better than every cell it could be tested against, but not bold" in legend
+    assert "Bold" not in legend and "one seed" in legend
 
 
 def test_several_seeds_bold_only_when_significant():
@@ -52,39 +55,43 @@ def test_several_seeds_bold_only_when_significant():
     md = tt.to_markdown(table)
     assert "**93.00 ± 0.50 (n=3)**" in md and "*88.07 ± 1.27 (n=3)* ≈" in md  # sd 0.513 by hand
     legend = tt.legend(table)
-    assert "**Bold**" in legend and "two-sided Welch" in legend and "†" not in legend
+    assert "**Bold**: significantly better than every other cell of its column (two-sided, p < 0.05" in legend
+    assert "Welch's t-test" in legend and "seed-aware" not in legend and "†" not in legend  # no predictions here
 
 
-def test_average_with_mixed_seed_sets_ranks_and_tests_the_values_it_shows():
-    """The issue's case: X's per-seed averages over the seeds every task has are [85.0, 85.0], but the mean
-    of its task means (one task has a third seed) is 86.50; Y's are [86.25, 86.3, 86.2]. Before, X showed
-    86.50 ± 0.00 (n=2), an interval not containing its own values, and was bold. Now X shows 85.00 and Y,
-    the higher on the values tested, is the bold one."""
+def test_the_average_is_the_mean_of_the_task_means_and_keeps_every_seed():
+    """#22 item 2: X ran imdb on seeds 1-3, assin2 on 1-2. The old Average kept only the seeds every task has
+    (1, 2: 85.00) and made X look worse than its own cells (83.00 and 90.00, mean 86.50). The Average now shows
+    the mean of the numbers in its row, its interval adds the per-task seed variances over T² (Welch-
+    Satterthwaite), and X's wide imdb spread makes X vs Y (86.25) a tie. Catches: the per-seed average over
+    common seeds (85.00), an interval from one task only."""
     recs = _records("x", "imdb", [80.0, 80.0, 89.0], [1, 2, 3]) + _records("x", "assin2", [90.0, 90.0], [1, 2])
     recs += _records("y", "imdb", [86.0, 86.1, 86.0], [1, 2, 3]) + _records("y", "assin2", [86.5, 86.5, 86.4],
                                                                                 [1, 2, 3])
     table = tb.build_table(recs, "published", TASKS, [("x", "X"), ("y", "Y")])
     x, y = table.rows
-    assert x.average.values == [85.0, 85.0] and x.average.seeds == [1, 2]
-    assert x.average.mean == pytest.approx(85.0) and y.average.mean == pytest.approx(86.25)
-    for avg in (x.average, y.average):  # the interval holds the mean it is printed with, and the values
-        assert avg.mean - avg.half <= min(avg.values) <= max(avg.values) <= avg.mean + avg.half
-    assert table.marks.get(("y", "average")) == "best" and ("x", "average") not in table.marks
+    for row in (x, y):
+        assert row.average.mean == pytest.approx(sum(c.mean for c in row.cells.values()) / 2)
+    assert x.average.mean == pytest.approx(86.5) and y.average.mean == pytest.approx(86.25)
+    # variance: imdb s² = 27 over 3 seeds, assin2 none: (27 / 3) / 2² = 2.25; one component: t(2 dof)
+    assert x.average.half == pytest.approx(4.302652729911275 * 2.25 ** 0.5) and x.average.n == 2
+    assert table.marks[("x", "average")] == "tied" and table.marks[("y", "average")] == "tied"
     md = tt.to_markdown(table)
-    assert "| X | *83.00 ± 12.91 (n=3)* ≈ | **90.00 ± 0.00 (n=2)** | 85.00 ± 0.00 (n=2) |" in md
-    assert "**86.25 ± 0.12 (n=3)**" in md
+    # X's imdb is not shown to be worse than Y's (its spread is wide): ≈ too
+    assert "| X | *83.00 ± 12.91 (n=3)* ≈ | **90.00 ± 0.00 (n=2)** | *86.50 ± 6.45 (n=2)* ≈ |" in md
 
 
 def test_a_one_seed_runner_up_leaves_the_best_untested():
     """90.17 ± 12.44 (n=3) over 90.00 (n=1): no test is possible, so no bold; the mark and legend say so."""
     recs = _records("big", "imdb", [85.17, 90.17, 95.17]) + _records("small", "imdb", [90.0])
     table = tb.build_table(recs, "published", TASKS, MODELS)
-    assert table.marks == {("big", "imdb"): "untested"}
+    assert table.marks == {("big", "imdb"): "untested", ("small", "imdb"): "tied"}
     assert "| Big | 90.17 ± 12.42 (n=3) † | – | – |" in tt.to_markdown(table)
-    assert "it or the runner-up has one seed, so no test is possible" in tt.legend(table)
+    assert "a cell beside it cannot be tested (one seed" in tt.legend(table)
     # the same with the one seed on the best
     recs = _records("big", "imdb", [91.0]) + _records("small", "imdb", [85.0, 90.0, 95.0])
-    assert tb.build_table(recs, "published", TASKS, MODELS).marks == {("big", "imdb"): "untested"}
+    assert tb.build_table(recs, "published", TASKS, MODELS).marks == {("big", "imdb"): "untested",
+                                                                      ("small", "imdb"): "tied"}
 
 
 def test_a_lone_model_is_not_marked_above_anyone():
@@ -98,21 +105,25 @@ def test_a_lone_model_is_not_marked_above_anyone():
 def test_exact_ties_with_one_seed_are_ties():
     recs = _records("big", "imdb", [90.0]) + _records("small", "imdb", [90.0]) + _records("extra", "imdb", [89.0])
     table = tb.build_table(recs, "published", TASKS, MODELS)
-    assert table.marks == {("big", "imdb"): "tied", ("small", "imdb"): "tied"}
-    assert "| Big | *90.00* ≈ |" in tt.to_markdown(table) and "the same number" in tt.legend(table)
+    # the same number is a tie without a test; extra cannot be tested: not shown to be worse either
+    assert table.marks == {("big", "imdb"): "tied", ("small", "imdb"): "tied", ("extra", "imdb"): "tied"}
+    assert "| Big | *90.00* ≈ |" in tt.to_markdown(table) and "†" not in tt.legend(table)
 
 
 def test_not_significant_marks_every_cell_not_shown_to_differ():
     recs = (_records("big", "imdb", [90.0, 91.0, 89.0]) + _records("small", "imdb", [89.5, 90.5, 88.5])
             + _records("extra", "imdb", [80.0, 80.1, 79.9]) + _records("lone", "imdb", [89.0]))
     table = tb.build_table(recs, "published", TASKS, MODELS)
-    assert table.marks == {("big", "imdb"): "tied", ("small", "imdb"): "tied"}  # extra: below; lone: untested
+    # small: not significantly below; extra: significantly below, no mark; lone (one seed): not testable, ≈
+    assert table.marks == {("big", "imdb"): "tied", ("small", "imdb"): "tied", ("lone", "imdb"): "tied"}
 
 
-def test_average_needs_a_seed_every_task_has():
+def test_the_average_needs_every_task_not_shared_seeds():
+    """Before #22 a row whose tasks shared no seed had no Average; now its Average is the mean of its task means."""
     recs = _records("big", "imdb", [90.0, 91.0], [1, 2]) + _records("big", "assin2", [80.0, 81.0], [3, 4])
     table = tb.build_table(recs, "published", TASKS, MODELS)
-    assert table.rows[0].average is None and tt.to_markdown(table).endswith("| – |")
+    assert table.rows[0].average.mean == pytest.approx(85.5)
+    assert tt.to_markdown(table).endswith("| 85.50 ± 1.52 (n=2) |")  # t(2 dof) * sqrt((0.5/2 + 0.5/2) / 4)
 
 
 def test_row_missing_a_task_has_no_average_and_protocol_matters():
@@ -148,7 +159,8 @@ def test_exports_say_variant_protocol_and_precision():
     assert "default,published,fp32 (cpu),big,average,85.0000,,1," in csv_text
     latex = tt.to_latex(table)
     assert latex.startswith("% variant `default`, protocol `published`, precision fp32 (cpu)")
-    assert r"\textbf" not in latex and latex.strip().endswith(r"\end{tabular}")
+    body, legend = latex.split(r"\end{tabular}")
+    assert r"\textbf" not in body and legend.strip().startswith(r"\par\smallskip{\footnotesize Accuracy (\%) on test")
     obj = json.loads(json.dumps(tt.to_json_obj(table, [])))
     assert obj["rows"][0]["average"]["mean"] == 85.0 and obj["precision"] == "fp32 (cpu)"
     assert "protocol *published*" in obj["legend"]
