@@ -179,7 +179,7 @@ def to_latex(table: Table) -> str:
             text = "--" if c is None else "n/a" if math.isnan(c.mean) else (
                 f"{c.mean:.2f}" if c.half is None else f"{c.mean:.2f} $\\pm$ {c.half:.2f}")
             mark = table.marks.get((row.model, col))
-            cells.append({"best": rf"\textbf{{{text}}}", "tied": rf"\textit{{{text}}}",
+            cells.append({"best": rf"\textbf{{{text}}}", "tied": rf"\textit{{{text}}} $\approx$",
                           "untested": rf"{text}$^\dagger$"}.get(mark, text))
         lines.append(esc(row.display) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", "",

@@ -84,3 +84,14 @@ def test_assin_tasks_prints_the_baselines_from_the_real_data(assin_mirror):
     assert "  pearson      baseline    0.00  " in lines and "  mcc          baseline    0.00  " in lines
     accuracy = next(ln for ln in lines if ln.startswith("  accuracy"))
     assert 70 < float(accuracy.split()[2]) < 85  # NONE is about 78% of ASSIN PT-BR's test pairs
+
+
+def test_marks_calibration_smoke(tmp_path):
+    """benchmarks/marks_calibration.py on a few columns: every setting is printed with both tests' rates."""
+    out = tmp_path / "marks.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "marks_calibration.py"), "--columns", "20", "--examples", "100",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 5 and all(0 <= r["seed_aware"] <= 1 and 0 <= r["welch"] <= 1 for r in rows)
+    assert "Average of 3 tasks" in proc.stdout and "seed-aware %" in proc.stdout
