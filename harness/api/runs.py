@@ -117,16 +117,18 @@ def _check_before_loading(cfg: RunConfig, processes: int | None) -> None:
 def run_planned(plan: RunPlan) -> list:
     """Train the plan's seeds left to run, one record each (written by the main process); the records of every
     seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed")."""
+    from harness.finetune import progress
     from harness.record.store import read_record, record_path
 
-    trained = {seed: _run_seed(plan, seed) for seed in plan.todo}
+    shown = progress.for_stream(cells=len(plan.todo))  # one display for every seed: the ETA is the whole run's
+    trained = {seed: _run_seed(plan, seed, shown) for seed in plan.todo}
     return [trained[s] if s in trained else
             read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
             for s in plan.seeds]
 
 
-def _run_seed(plan: RunPlan, seed: int):
-    """One seed: train, write the record (rank 0), say the headline."""
+def _run_seed(plan: RunPlan, seed: int, shown):
+    """One seed: train, write the record (rank 0), say the headline. shown: where progress goes."""
     from harness.finetune import distributed
     from harness.finetune.cell import run_cell
     from harness.metrics import shown
@@ -140,7 +142,7 @@ def _run_seed(plan: RunPlan, seed: int):
     try:
         record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
                           allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
-                          checkpoint_dir=checkpoints)
+                          checkpoint_dir=checkpoints, log=shown)
     except RunFailed as exc:
         record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
         record.command_line = command_line(plan.argv)

@@ -6,7 +6,16 @@ import re
 
 from harness import metrics as metrics_mod
 from harness.errors import UserError
-from harness.registry.specs import ALL_GROUPS, FAMILIES, SUITES, LabelSpec, ModelSpec, TaskSpec, template_fields
+from harness.registry.specs import (
+    ALL_GROUPS,
+    FAMILIES,
+    SPLIT_ROLES,
+    SUITES,
+    LabelSpec,
+    ModelSpec,
+    TaskSpec,
+    template_fields,
+)
 from harness.yamlfile import Fields
 
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
@@ -140,7 +149,7 @@ def parse_task(data, source: str) -> TaskSpec:
     if not _HUB_ID.match(hub_id) or ".." in hub_id:
         raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
 
-    sp = Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
+    sp = Fields(f.get("splits", dict), f"{source}: splits", set(SPLIT_ROLES))
     splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
               "test": sp.get("test", str)}
 
@@ -163,8 +172,8 @@ def parse_task(data, source: str) -> TaskSpec:
             raise UserError(f"{source}: give either 'splits.validation' or 'validation_from_train', not both")
 
     sizes = Fields(f.get("sizes", dict, required=False, default={}), f"{source}: sizes",
-                    {"train", "validation", "test"})
-    sizes = {role: sizes.get(role, int) for role in ("train", "validation", "test") if role in sizes.data}
+                    set(SPLIT_ROLES))
+    sizes = {role: sizes.get(role, int) for role in SPLIT_ROLES if role in sizes.data}
     if any(n < 1 for n in sizes.values()):
         raise UserError(f"{source}: field 'sizes' must give positive numbers of examples")
 

@@ -18,6 +18,7 @@ SUITES = {
     "assin": "ASSIN (2016, pt-BR and pt-PT) and ASSIN 2 (2019): entailment and semantic similarity",
 }
 ALL_SUITES = "all"
+SPLIT_ROLES = ("train", "validation", "test")  # a task's splits, in the order every output lists them
 _SPECIAL_FIELDS = {"bos", "eos"}  # template fields that are the tokenizer's tokens, not dataset columns
 
 
