@@ -120,18 +120,18 @@ def run_planned(plan: RunPlan) -> list:
     from harness.finetune import progress
     from harness.record.store import read_record, record_path
 
-    shown = progress.for_stream(cells=len(plan.todo))  # one display for every seed: the ETA is the whole run's
-    trained = {seed: _run_seed(plan, seed, shown) for seed in plan.todo}
+    display = progress.for_stream(cells=len(plan.todo))  # one display for every seed: the ETA is the whole run's
+    trained = {seed: _run_seed(plan, seed, display) for seed in plan.todo}
     return [trained[s] if s in trained else
             read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
             for s in plan.seeds]
 
 
-def _run_seed(plan: RunPlan, seed: int, shown):
-    """One seed: train, write the record (rank 0), say the headline. shown: where progress goes."""
+def _run_seed(plan: RunPlan, seed: int, display):
+    """One seed: train, write the record (rank 0), say the headline. display: where progress goes."""
     from harness.finetune import distributed
     from harness.finetune.cell import run_cell
-    from harness.metrics import shown
+    from harness.metrics import METRICS, shown
     from harness.record.build import failure_record
     from harness.record.provenance import command_line
     from harness.record.store import checkpoint_dir
@@ -142,7 +142,7 @@ def _run_seed(plan: RunPlan, seed: int, shown):
     try:
         record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
                           allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
-                          checkpoint_dir=checkpoints, log=shown)
+                          checkpoint_dir=checkpoints, log=display)
     except RunFailed as exc:
         record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
         record.command_line = command_line(plan.argv)
@@ -156,7 +156,7 @@ def _run_seed(plan: RunPlan, seed: int, shown):
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
         text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
-        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
+        print(f"{task.name}/{model.name} seed {seed}: test {METRICS[task.main].display} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}", flush=True)
     return record
 
