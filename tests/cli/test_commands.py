@@ -329,3 +329,33 @@ def test_several_seeds_each_get_a_record_and_the_table_shows_the_interval(toy_en
     capsys.readouterr()
     assert main(["table", "--results", str(results), "--protocol", "clean"]) == 0
     assert "(n=3)" in capsys.readouterr().out
+
+
+def test_after_the_demo_table_plot_and_report_work_without_naming_a_suite(tmp_path, capsys):
+    """Records only outside the default suite (the demo's): each command shows the suite they are in and says
+    so on stderr; a suite named explicitly that has no records is one line naming the suites that do."""
+    from records import make_record
+
+    from harness.record.store import write_record
+
+    scores = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 3.0]
+    for seed in (42, 43):
+        write_record(tmp_path, make_record("assin-ptbr-sts", "minilm-l6", seed, 0, gold=scores, preds=scores,
+                                           main="pearson", task_type="regression",
+                                           test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5},
+                                           clean_test={"pearson": 0.6 + seed / 1000, "spearman": 0.6, "mse": 0.5}))
+    note = "no task of the default suite 'ttl' has records: showing suite 'assin'"
+    for command in (["table"], ["plot"], ["report"]):
+        assert main([*command, "--results", str(tmp_path)]) == 0, command
+        out = capsys.readouterr()
+        assert note in out.err, command
+    assert main(["table", "--results", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ASSIN PT-BR STS |" in printed and "Pearson (%) on test" in printed  # the task's main metric
+    from harness import results  # the DataFrame way: the same table, the same note (as a warning)
+
+    with pytest.warns(UserWarning, match="showing suite 'assin'"):
+        assert results.table(results.load(tmp_path)) == printed[:printed.rindex("\n_Built from ")]
+    assert main(["table", "--results", str(tmp_path), "--suite", "ttl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no task in suite 'ttl' has records: the suites with records: assin" in err
