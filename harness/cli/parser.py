@@ -61,11 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "record every run, tabulate.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("list", help="the registered tasks and models, with their hub ids")
+    p = sub.add_parser("list", help="the registered tasks and models: sizes, hub ids, and whether each is here "
+                                    "(HF cache, mirror, package) or needs the hub")
+    p.add_argument("--mirror", help="a local hub mirror to look in (or $HARNESS_MIRROR)")
 
-    p = sub.add_parser("demo", help="fine-tune MiniLM-L6 on the ASSIN PT-BR data shipped in the package, with no "
-                                    "network, in a few minutes on CPU; ends with the table and the plot")
-    p.add_argument("--limit", type=int, help="a class-stratified subset of N examples per split (default: all)")
+    p = sub.add_parser("demo", help="fine-tune MiniLM-L6 on the ASSIN PT-BR similarity data shipped in the package, "
+                                    "with no network, in a few minutes on CPU; ends with the table, the plot, the "
+                                    "next commands and whether the model beat the trivial baseline")
+    p.add_argument("--limit", type=int, help="a stratified subset of N pairs per split (default: all)")
     p.add_argument("--epochs", type=int, help="(default 2; the recipe has 3)")
     p.add_argument("--results", help="results folder (default ./results-demo, apart from real results)")
 

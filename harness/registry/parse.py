@@ -201,7 +201,7 @@ def parse_task(data, source: str) -> TaskSpec:
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
     f = Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
-                              "aliases", "trust_remote_code", "pad_token", "groups", "smoke"})
+                              "aliases", "trust_remote_code", "pad_token", "groups", "smoke", "parameters"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
     family = f.get("family", str)
@@ -225,7 +225,21 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
                      trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False),
                      pad_token=pad_token, groups=name_list(f, "groups"), defined_in=source,
-                     smoke=f.get("smoke", bool, required=False, default=False))
+                     smoke=f.get("smoke", bool, required=False, default=False),
+                     parameters=parameter_count(f.get("parameters", str, required=False), where))
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMB])$")
+
+
+def parameter_count(text: str | None, where: str) -> int | None:
+    """'110M', '1.1B' -> a count of parameters."""
+    if text is None:
+        return None
+    found = _SIZE.match(text.strip())
+    if not found:
+        raise UserError(f"{where}: field 'parameters' must look like 110M or 1.1B, got {text!r}")
+    return round(float(found.group(1)) * {"K": 1e3, "M": 1e6, "B": 1e9}[found.group(2)])
 
 
 def name_list(f: Fields, key: str) -> tuple[str, ...]:

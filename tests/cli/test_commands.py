@@ -359,3 +359,23 @@ def test_after_the_demo_table_plot_and_report_work_without_naming_a_suite(tmp_pa
     assert main(["table", "--results", str(tmp_path), "--suite", "ttl"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no task in suite 'ttl' has records: the suites with records: assin" in err
+
+
+def test_list_lines_up_its_columns_and_says_size_and_where_each_is(capsys, monkeypatch):
+    from harness.hub import local
+
+    monkeypatch.setattr(local, "cached_repos", lambda: frozenset({("model", "nicholasKluge/TeenyTinyLlama-160m")}))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    tasks, models = (block.splitlines()[1:] for block in out.split("\n\n"))
+    for block, column in ((tasks, "here"), (models, "here")):  # long names do not push a column out of line
+        at = block[0].index(column)
+        assert all(line[at - 2:at] == "  " and line[at] != " " for line in block), column
+    rows = {line.split()[0]: line for line in models[1:]}
+    assert "shown in tables as" in models[0] and rows["bertimbau-base"].split()[1] == "BERTimbau-small"
+    assert " 110M " in rows["bertimbau-base"] and " needs the hub " in rows["bertimbau-base"]
+    assert " HF cache " in rows["ttl-160m"] and " 6.7B " in rows["gervasio-7b-ptbr"]
+    assert "  package" in rows["minilm-l6"]
+    task_rows = {line.split()[0]: line for line in tasks[1:]}
+    assert "2,500 / 500 / 2,000" in task_rows["assin-ptbr-sts"] and "package (harness)" in task_rows["assin-ptbr-sts"]
+    assert "25,000 / – / 5,000" in task_rows["imdb"]
