@@ -121,8 +121,17 @@ def cmd_sweep(args, argv) -> int:
                        dry_run=args.dry_run, **_settings(args))
     plan = result.plan
     if args.dry_run:
+        from harness.finetune.progress import duration
+
+        rows = [("", "cell", "estimate here", "from", "record")]
         for c in plan.cells:
-            print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
+            e = result.estimates.get(c.label)
+            time = "" if e is None else "?" if e.seconds is None else f"~{duration(e.seconds)}"
+            basis = "" if e is None else e.basis
+            if e is not None and e.needs_hub:
+                basis = f"NEEDS THE HUB ({e.hub}): {', '.join(e.needs_hub)}; {basis}"
+            rows.append(("done" if c.done else "todo", c.label, time, basis, str(c.path)))
+        print("\n".join(aligned([(*r[:3], r[4], r[3]) for r in rows])))
         if plan.executor != "local" and plan.todo:
             print("each job runs:")
             for line in executors.slurm_command_preview(plan.todo, plan.spec, api.results_folder(args.results)):
