@@ -88,8 +88,9 @@ def tasks_figure(table: Table, published: dict, baselines: dict | None = None):
     axes[0][0].set_ylim(len(rows) - 0.4, -0.6)  # first row on top; shared by every panel
     axes[0][0].set_yticks(range(len(rows)), [plain(r.display, 22) for r in rows], fontsize=9)
     order = [handles[k] for k in ("interval", "single", "published", "baseline") if k in handles]
-    fig.legend([h for h, _ in order], [label for _, label in order], loc="outside lower center", ncols=len(order),
-               fontsize=8, frameon=False)
+    # One row where the panels leave room for it; a narrow figure (one or two panels) stacks the entries.
+    fig.legend([h for h, _ in order], [label for _, label in order], loc="outside lower center",
+               ncols=len(order) if ncols >= 3 else 1, fontsize=8, frameon=False)
     scales = table.scales or [table.metric]
     what = ("each task's main metric" if len(scales) > 1 else "normalized score (%)" if scales == ["normalized"]
             else mt.METRICS[scales[0]].display + (" (%)" if mt.METRICS[scales[0]].percent else ""))
@@ -105,7 +106,7 @@ def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published
     xs = []
     if baseline is not None:
         h = ax.axvline(baseline, color=BASELINE, ls="--", lw=1.3, zorder=1)
-        handles.setdefault("baseline", (h, "trivial baseline (never reads the text)"))
+        handles.setdefault("baseline", (h, "trivial baseline (reads no text)"))
         xs.append(baseline)
     for i, row in enumerate(rows):
         cell = row.cells.get(task)

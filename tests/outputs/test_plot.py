@@ -209,7 +209,7 @@ def test_each_panel_draws_the_trivial_baseline_and_its_axis_includes_it(table):
         assert len(lines) == 1
         low, high = ax.get_xlim()
         assert low <= baselines[task] < 80.0 <= high  # the baseline and the lowest dot (one seed at 80, 88)
-    assert "trivial baseline (never reads the text)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "trivial baseline (reads no text)" in [t.get_text() for t in fig.legends[0].get_texts()]
     plt.close(fig)
     assert "dashed line: the trivial baseline" in plot.tasks_caption(table, {}, baselines)
 
