@@ -40,7 +40,7 @@ class DemoSettings:
         """The `harness run` command the demo is: the embedded folder is its mirror, so no network is used."""
         limit = ["--limit", str(self.limit)] if self.limit is not None else []
         return ["run", "--task", TASK, "--model", MODEL, "--mirror", DATA, "--epochs", str(self.epochs),
-                "--learning-rate", f"{self.learning_rate:g}", *limit, "--results", self.results,
+                "--learning-rate", _rate(self.learning_rate), *limit, "--results", self.results,
                 "--force"]  # a demo trains every time it is run
 
     def variant(self) -> str:
@@ -56,15 +56,23 @@ class DemoSettings:
                 f"harness report --results {folder}"]
 
 
+def _rate(value: float) -> str:
+    """1e-4, not 0.0001 nor 1e-04: as the README and the recipe write learning rates."""
+    return f"{value:.0e}".replace("e-0", "e-")
+
+
 def banner(s: DemoSettings) -> str:
+    from harness.config import RunConfig
+
     data = (f"{s.limit} pairs per split" if s.limit is not None
             else "all of it (2,500 train / 500 validation / 2,000 test pairs)")
     return (f"harness demo: fine-tuning MiniLM-L6 (English, 22M parameters) on ASSIN PT-BR sentence similarity "
             f"(how related two sentences are, from 1 to 5; scored by Pearson's r), from the copy shipped in the "
             f"package: {data}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} at learning rate "
-            f"{s.learning_rate:g} (the registered recipe: 3 at 4e-05). A few minutes on two CPU cores: every "
-            f"progress line ends with the ETA of the whole run, which is nearly all of the demo. A demonstration of "
-            f"the pipeline, not a benchmark result; records go to {s.results}/.")
+            f"{_rate(s.learning_rate)} (the registered recipe: {RunConfig().epochs} at "
+            f"{_rate(RunConfig().learning_rate)}). A few minutes on two CPU cores: every progress line ends with the "
+            f"ETA of the whole run, which is nearly all of the demo. A demonstration of the pipeline, not a "
+            f"benchmark result; records go to {s.results}/.")
 
 
 def verdict(record) -> tuple[bool, str]:
