@@ -218,6 +218,9 @@ def test_the_legend_and_published_comparison_come_from_the_table(toy_sweep, toy_
     assert legend.startswith("Macro-F1 (%) on test, protocol *clean*")
     assert "Macro-F1 (%) on test, protocol <em>clean</em>" in html
     assert "Test Macro-F1 (%), protocol" in html and "macro-f1" not in html  # named as every table names it
+    page = parse(html)  # balanced labels: the trivial accuracy is 50 on both tasks, and so on their Average
+    assert [page.cells[("published", "accuracy", BASELINE_ROW, c)]["mean"] for c in ("imdb", "assin2", "average")] \
+        == ["50.00", "50.00", "50.00"]
     rows = tb.published_rows(tb.build_table(toy_sweep, "published", TASKS, MODELS), PUBLISHED)
     assert len(rows) == 2 and all(f"{r['difference']:+.2f}" in html for r in rows)
     assert html.count("The published table reports accuracy only.") == 2  # the macro-F1 view of each protocol
