@@ -81,9 +81,10 @@ def legend(table: Table, name=md) -> str:
         text += (" Average: the mean of the row's task means (a row missing a task has none); its ± and its test add "
                  "up the per-task variances over T², with Welch-Satterthwaite degrees of freedom, so every seed of "
                  "every task counts (n: the fewest seeds of any task).")
-    local = [f"{name(r.display)}: {name(r.source)}" for r in table.rows if r.source]
+    # The source as shared output names it (a hub id, package:<module>, a folder's name and weights hash): no path
+    local = [f"{name(r.display)}: `{r.source}`" for r in table.rows if r.source]
     if local:
-        text += " Unregistered models, where they came from: " + "; ".join(local) + "."
+        text += " Unregistered models, by source: " + "; ".join(local) + "."
     return text
 
 

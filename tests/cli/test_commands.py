@@ -253,7 +253,7 @@ def test_two_local_folders_of_one_name_keep_two_records(toy_env, tiny_encoder, t
     # two rows, told apart by their unique names, and the legend says what each is: the folder's name and the
     # content hash of its weights, never where it lies on this machine
     assert f"| {local_name(a)} |" in out and f"| {local_name(b)} |" in out
-    assert f"{local_name(a)}: folder model, weights sha256:" in out and f"{local_name(b)}: folder model" in out
+    assert f"{local_name(a)}: `folder model, weights sha256:" in out and f"{local_name(b)}: `folder model" in out
     assert str(tmp_path) not in out
 
 
@@ -262,7 +262,7 @@ def test_a_lone_local_folder_keeps_its_folder_name_in_the_table(toy_env, tiny_en
     capsys.readouterr()
     assert main(["table", "--results", str(toy_env["results"])]) == 0
     out = capsys.readouterr().out
-    legend = "tiny-bert: folder tiny-bert, weights sha256:"
+    legend = "tiny-bert: `folder tiny-bert, weights sha256:"
     assert "| tiny-bert |" in out and legend in out and str(tiny_encoder.parent) not in out
     from harness import results  # the pandas path builds the same legend
 
