@@ -270,8 +270,10 @@ def grid_estimate(estimates: dict, plan) -> str:
     from harness.finetune.progress import duration
 
     known = [e.seconds for e in estimates.values() if e.seconds is not None]
-    at_once = f"{plan.jobs} cells at a time" if plan.executor == "local" and str(plan.jobs or 1) != "1" else \
-        "one cell at a time" if plan.executor == "local" else f"one {plan.executor} job per cell"
+    jobs = str(plan.jobs or 1)
+    at_once = (f"one {plan.executor} job per cell" if plan.executor != "local" else "one cell at a time"
+               if jobs == "1" else "as many cells at once as --jobs auto picks" if jobs == "auto"
+               else f"{jobs} cells at once")
     text = (f"sweep: estimated {duration(sum(known))} of training for the {len(known)} cells to run on this device "
             f"({at_once})") if known else "sweep: no time estimate (no model size or task sizes to go on)"
     if len(known) < len(estimates):
