@@ -106,7 +106,8 @@ def verdict(record) -> tuple[bool, str]:
 
 
 def summary(record) -> str:
-    """Every test metric of the record beside its trivial baseline, on the same test examples."""
+    """Every test metric of the record beside its trivial baseline, on the same test examples: scores, not yet a
+    result (the verdict, the last line, says whether they are one)."""
     from harness import metrics
     from harness.aggregate.frame import trivial_baselines
     from harness.record.predictions import decode_predictions
@@ -119,7 +120,7 @@ def summary(record) -> str:
     def text(m, value):
         return f"{metrics.METRICS[m].display} {metrics.shown(m, value):.2f}"
 
-    return (f"demo result (test, epoch picked on validation by {metrics.METRICS[result.main].display}): "
+    return (f"demo scores (test, epoch picked on validation by {metrics.METRICS[result.main].display}): "
             f"{', '.join(text(m, result.test[m]) for m in order)}; a predictor that never reads the text: "
             f"{', '.join(text(m, base[m]) for m in order if m in base)}.")
 

@@ -43,7 +43,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
     assert "--mirror package:harness/embedded" in " ".join(record.command_line)  # no path of this machine
     assert "| Models | ASSIN PT-BR STS | Average |" in out.stdout and "| MiniLM-L6 (English) |" in out.stdout
     assert list(results.glob("plot-clean-*.png")) and list(results.glob("table-clean-*.md"))
-    assert "demo result (test, epoch picked on validation by Pearson): Pearson" in out.stdout
+    assert "demo scores (test, epoch picked on validation by Pearson): Pearson" in out.stdout
     assert "not a benchmark result" in out.stderr and "ETA of the whole run" in out.stderr
     assert "whole run ETA" in out.stderr  # on the progress lines themselves
     lines = out.stdout.strip().splitlines()
@@ -88,7 +88,7 @@ def test_the_verdict_says_plainly_whether_the_model_beat_the_trivial_baseline_an
     beat, line = verdict(sts(0.05))
     assert not beat and line.startswith("MiniLM-L6 did NOT beat the trivial baseline clearly: test Pearson 5.00")
     assert "That is no result" in line
-    assert summary(sts(0.6123)).startswith("demo result (test, epoch picked on validation by Pearson): "
+    assert summary(sts(0.6123)).startswith("demo scores (test, epoch picked on validation by Pearson): "
                                            "Pearson 61.23, Spearman 50.00, MSE 0.60; a predictor that never reads "
                                            "the text: Pearson 0.00, Spearman 0.00, MSE ")
     gold = [0] * 7 + [1, 2, 2]  # 3 unbalanced classes, as ASSIN's entailment
