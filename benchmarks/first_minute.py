@@ -19,6 +19,9 @@ import sys
 import tempfile
 import time
 
+# Every variable that puts the Hugging Face libraries offline: the point is what happens without them.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
 
 def timed(argv: list[str], env: dict) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -35,7 +38,7 @@ def main() -> int:
     ap.add_argument("--only", choices=["hub", "demo"])
     ap.add_argument("--demo-args", default="", help="extra flags for harness demo, e.g. '--limit 200 --epochs 1'")
     args = ap.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARIABLES}
     harness = [sys.executable, "-m", "harness"]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:

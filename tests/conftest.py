@@ -205,6 +205,21 @@ def toy_env(tmp_path, monkeypatch):
 
 ADVICE = ("HF_HUB_OFFLINE=1", "--mirror DIR", "harness prefetch")  # what a hub error tells the user to do
 
+# Every variable that puts the Hugging Face libraries (and reachability.offline) offline: a test about what
+# happens online must clear each, whichever a user's shell sets.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def online_env(**extra) -> dict:
+    """os.environ without any offline variable (plus extra), for a subprocess that must try the hub."""
+    return {**{k: v for k, v in os.environ.items() if k not in OFFLINE_VARIABLES}, **extra}
+
+
+def go_online(monkeypatch) -> None:
+    """This process without any offline variable (monkeypatch restores them after the test)."""
+    for name in OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
 
 def harness(*args, env=None, timeout=300):
     """The installed console script, as a user runs it."""

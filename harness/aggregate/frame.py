@@ -145,6 +145,7 @@ def scores_of(df, protocol: str, metric: str = "accuracy", scoring: dict | None 
     scoring (task -> table.ColumnScore) says; in table units (% for the percent metrics, or normalized)."""
     from harness.aggregate.groups import group_label
     from harness.aggregate.table import ColumnScore, SeedScore
+    from harness.redact import shared_source
 
     rows = df[df.protocol == protocol]
     wanted = rows.task.map(lambda t: (scoring or {}).get(t, ColumnScore(metric)).metric)
@@ -158,9 +159,14 @@ def scores_of(df, protocol: str, metric: str = "accuracy", scoring: dict | None 
 
     return [SeedScore(r.variant, r.model, r.model_display, r.task, int(r.seed), shown(r),
                       labels[(r.variant, r.precision if isinstance(r.precision, str) else "")],
-                      r.model_source if isinstance(r.model_source, str) else "", raw=float(r.value),
+                      shared_source(_text(r.model_source), _text(r.model_fingerprint)), raw=float(r.value),
                       task_type=r.task_type, predictions=r.test_predictions or "", gold=r.test_labels or "")
             for r in rows.itertuples(index=False)]
+
+
+def _text(value) -> str | None:
+    """A DataFrame cell as text; None where it is missing (NaN)."""
+    return value if isinstance(value, str) else None
 
 
 def variants_of(df) -> list[str]:

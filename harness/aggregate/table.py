@@ -19,6 +19,7 @@ from harness import metrics
 from harness.aggregate import stats
 from harness.aggregate.marks import mark_column
 from harness.record.predictions import decode_predictions
+from harness.redact import shared_source
 
 # The metrics the report and `harness plot` switch between (classification tasks record both), in display order.
 METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
@@ -147,7 +148,9 @@ class SeedScore:
     seed: int
     value: float  # in table units (% for the percent metrics; see ColumnScore)
     precision: str = ""  # the group's label, e.g. "fp32 (cpu)" (selection.Group.label)
-    model_source: str = ""  # hub id, folder or package:<module>; the legend names an unregistered model's
+    # hub id, package:<module>, or a local folder's name and weights hash (redact.shared_source); the legend names
+    # an unregistered model's
+    model_source: str = ""
     raw: float | None = None  # the metric as recorded (the value before ColumnScore.shown)
     task_type: str = "classification"  # how its predictions and labels are stored
     predictions: str = ""  # the test predictions the value was computed from, as the record stores them
@@ -198,7 +201,8 @@ def seed_scores(records, protocol: str, metric: str = "accuracy", scoring: dict 
                     predictions=r.fits[result.fit].epochs[result.epoch - 1].test_predictions)
 
     return [SeedScore(r.variant, r.model.name, r.model.display_name, r.task.name, r.seed, value, g.label,
-                      r.model.source, **run(r, (scoring or {}).get(r.task.name) or ColumnScore(metric)))
+                      shared_source(r.model.source, r.model.weights_fingerprint),
+                      **run(r, (scoring or {}).get(r.task.name) or ColumnScore(metric)))
             for g in groups(records) for r in g.records if (value := score(r)) is not None]
 
 
@@ -249,6 +253,37 @@ def table_of(seed_values: list[SeedScore], protocol: str, tasks: list[tuple[str,
     for col, _ in table.columns:
         table.marks.update(mark_column(table, col))
     return table
+
+
+def baselines(table: Table, records) -> dict[str, float]:
+    """Per column, what a predictor that never reads the text scores on the metric the column shows, in its
+    units: 0 for a normalized column; else the task's declared baseline, or the metric's trivial baseline on the
+    records' test labels (metrics.trivial_baseline; their mean where records of one task hold other test sets).
+    The Average column's, where there is one, is the mean of its tasks'. A reference for every view of scores:
+    a model at its baseline learned nothing."""
+    out = {}
+    for task, _ in table.task_columns:
+        score = table.score_of(task)
+        if score.normalized:
+            out[task] = 0.0
+            continue
+        if score.baseline is not None:
+            out[task] = metrics.shown(score.metric, score.baseline)
+            continue
+        values = [metrics.trivial_baseline(score.metric, decode_predictions(r.test_labels, r.task.type),
+                                           score.num_classes or _classes(r))
+                  for r in records if r.task.name == task and r.test_labels]
+        if values:
+            out[task] = metrics.shown(score.metric, sum(values) / len(values))
+    if any(c == "average" for c, _ in table.columns) and table.task_columns \
+            and all(t in out for t, _ in table.task_columns):
+        out["average"] = sum(out[t] for t, _ in table.task_columns) / len(table.task_columns)
+    return out
+
+
+def _classes(record) -> int | None:
+    """The number of classes a record's task declares (None: unknown, then taken from the labels)."""
+    return len(((record.task.definition or {}).get("label") or {}).get("names") or []) or None
 
 
 def published_rows(table: Table, published: dict) -> list[dict]:

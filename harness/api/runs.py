@@ -117,19 +117,21 @@ def _check_before_loading(cfg: RunConfig, processes: int | None) -> None:
 def run_planned(plan: RunPlan) -> list:
     """Train the plan's seeds left to run, one record each (written by the main process); the records of every
     seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed")."""
+    from harness.finetune import progress
     from harness.record.store import read_record, record_path
 
-    trained = {seed: _run_seed(plan, seed) for seed in plan.todo}
+    display = progress.for_stream(cells=len(plan.todo))  # one display for every seed: the ETA is the whole run's
+    trained = {seed: _run_seed(plan, seed, display) for seed in plan.todo}
     return [trained[s] if s in trained else
             read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
             for s in plan.seeds]
 
 
-def _run_seed(plan: RunPlan, seed: int):
-    """One seed: train, write the record (rank 0), say the headline."""
+def _run_seed(plan: RunPlan, seed: int, display):
+    """One seed: train, write the record (rank 0), say the headline. display: where progress goes."""
     from harness.finetune import distributed
     from harness.finetune.cell import run_cell
-    from harness.metrics import shown
+    from harness.metrics import METRICS, shown
     from harness.record.build import failure_record
     from harness.record.provenance import command_line
     from harness.record.store import checkpoint_dir
@@ -140,7 +142,7 @@ def _run_seed(plan: RunPlan, seed: int):
     try:
         record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
                           allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
-                          checkpoint_dir=checkpoints)
+                          checkpoint_dir=checkpoints, log=display)
     except RunFailed as exc:
         record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
         record.command_line = command_line(plan.argv)
@@ -154,7 +156,7 @@ def _run_seed(plan: RunPlan, seed: int):
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
         text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
-        print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
+        print(f"{task.name}/{model.name} seed {seed}: test {METRICS[task.main].display} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}", flush=True)
     return record
 
@@ -187,6 +189,7 @@ def run(task: str, model: str, *, seeds: int | Iterable[int] | None = None, limi
 class SweepResult:
     plan: object  # grid.plan.SweepPlan: the cells, done or to do
     outcomes: list  # grid.plan.Outcome per cell run (empty for a dry run)
+    estimates: dict = dataclasses.field(default_factory=dict)  # cell label -> grid.estimate.Estimate (cells to do)
 
     @property
     def failed(self) -> list:
@@ -216,8 +219,11 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
     say(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
          f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
          f"{len(todo)} to run with the {plan.executor} executor")
+    estimates = estimate_cells(plan, folder, all_tasks, all_models) if todo else {}
+    if estimates:
+        say(grid_estimate(estimates, plan))
     if dry_run or not todo:
-        return SweepResult(plan, [])
+        return SweepResult(plan, [], estimates)
     log_dir = folder / "logs"
     if plan.executor == "local":
         cells_at_once = grid.jobs_for(plan.jobs, todo, all_models, plan.mirror, plan.cfg)
@@ -225,6 +231,57 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
     else:
         pool = executors.make_submitit_executor(plan.executor, log_dir, plan.slurm)
         outcomes = executors.run_submitit(todo, plan.spec, folder, pool, say)
-    return SweepResult(plan, outcomes)
+    return SweepResult(plan, outcomes, estimates)
+
+
+def estimate_cells(plan, folder: Path, tasks: dict, models: dict) -> dict:
+    """Cell label -> grid.estimate.Estimate for each cell to run: its time on this device (from the past records
+    under `folder` where there are some) and the hub repositories it needs where the hub does not answer."""
+    import torch
+
+    from harness.grid import estimate
+    from harness.hub import local, reachability
+    from harness.model.loading import resolve_device
+    from harness.record.provenance import device_name
+    from harness.record.store import scan
+    from harness.registry.load import resolve_model
+
+    device = resolve_device(plan.cfg)
+    records = scan(folder)[0] if folder.is_dir() else []
+    pace, tokens = estimate.paces(records, device_name(device)), estimate.tokens_per_example(records)
+    sizes = {r.model.name: r.model.parameters for r in records if r.model.parameters}
+    out = {}
+    for cell in plan.todo:
+        task, model = tasks[cell.task], resolve_model(cell.model_arg, models)
+        found = estimate.cell_estimate(task, model, plan.cfg, plan.limit, pace, tokens, device.type,
+                                       torch.get_num_threads(), sizes)
+        needed = [spec.hub_id for spec, where in ((model, local.model_source(model, plan.mirror)),
+                                                   (task, local.task_source(task, plan.mirror))) if where == local.HUB]
+        if needed and not reachability.hub_available():  # asked once per process
+            found.needs_hub = needed
+            variable = reachability.offline_variable()
+            found.hub = f"{variable} is set" if variable else "it does not answer from here"
+        out[cell.label] = found
+    return out
+
+
+def grid_estimate(estimates: dict, plan) -> str:
+    """One line: the whole grid's estimated time on this device, and the cells that need an unreachable hub."""
+    from harness.finetune.progress import duration
+
+    known = [e.seconds for e in estimates.values() if e.seconds is not None]
+    jobs = str(plan.jobs or 1)
+    at_once = (f"one {plan.executor} job per cell" if plan.executor != "local" else "one cell at a time"
+               if jobs == "1" else "as many cells at once as --jobs auto picks" if jobs == "auto"
+               else f"{jobs} cells at once")
+    text = (f"sweep: estimated {duration(sum(known))} of training for the {len(known)} cells to run on this device "
+            f"({at_once})") if known else "sweep: no time estimate (no model size or task sizes to go on)"
+    if len(known) < len(estimates):
+        text += f"; {len(estimates) - len(known)} cells without an estimate"
+    blocked = [label for label, e in estimates.items() if e.needs_hub]
+    if blocked:
+        text += (f"; {len(blocked)} cells need the hub and {estimates[blocked[0]].hub} (--dry-run names them; "
+                 f"or use --mirror DIR from `harness prefetch`)")
+    return text
 
 

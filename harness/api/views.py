@@ -37,11 +37,17 @@ def complete_records(results: str | Path | None = None, variant: str | None = No
 
 def axes(records: list, variants: list[str], suite: str | None = None, metric: str | None = None,
          normalized: bool = False, group: str | None = None):
-    """The rows, columns and records a table of these records shows (aggregate.columns.table_axes)."""
+    """The rows, columns and records a table of these records shows (aggregate.columns.table_axes); a note on
+    the choice (the default suite without records, so another shown) is said on stderr."""
     from harness.aggregate.columns import table_axes
     from harness.registry.load import load_models, load_tasks
 
-    return table_axes(load_tasks(), load_models(), records, variants, suite, metric, normalized, group)
+    keys = [(r.task.name, r.model.name, r.variant) for r in records]
+    shown = table_axes(load_tasks(), load_models(), keys, variants, suite, metric, normalized, group)
+    if shown.note:
+        say(f"harness: {shown.note}")
+    shown.records = shown.keep(records)
+    return shown
 
 
 def table(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL, format: str = "markdown",
@@ -57,9 +63,7 @@ def table(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL
     folder = results_folder(results)
     records, variants = complete_records(folder, variant)
     shown = axes(records, variants, suite, metric, normalized, group)
-    cols = shown.columns
-    text = results_api.table(results_api.frame(shown.records), protocol, format, shown.variants, cols.tasks,
-                             shown.rows, cols.published, cols.scoring)
+    text = results_api.render(results_api.frame(shown.records), shown, protocol, format)  # as harness.results.table
     if format == "markdown":
         text += f"\n{table_files.footer(shown.records, variant)}\n"
     if write or output:
@@ -108,7 +112,7 @@ def plot(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL,
     """`harness plot`: the figure of one variant's table (PNG); returns what it wrote."""
     from harness.aggregate import pooling
     from harness.aggregate.frame import frame
-    from harness.aggregate.table import build_table
+    from harness.aggregate.table import baselines, build_table
     from harness.outputs.plot import plot_table
 
     folder = results_folder(results)
@@ -121,7 +125,8 @@ def plot(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL,
                          scoring=shown.columns.scoring)
     suffix = "" if metric in (None, "accuracy") else f"-{metric}"
     out = Path(output) if output else folder / f"plot-{protocol}-{variant}{suffix}.png"
-    return plot_table(table_, shown.columns.published, out)  # published: each column's own metric's figures
+    # published: each column's own metric's figures; the trivial baseline a line in each panel
+    return plot_table(table_, shown.columns.published, out, baselines(table_, records))
 
 
 def report(results: str | Path | None = None, *, suite: str | None = None, group: str | None = None,
@@ -134,7 +139,8 @@ def report(results: str | Path | None = None, *, suite: str | None = None, group
     records, variants = complete_records(folder, None)
     shown = axes(records, variants, suite, None, False, group)
     out = Path(output) if output else folder / "report.html"
-    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder)
+    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder,
+                         main=shown.columns.scoring)
     return write_or_fail(out, html, "the report")
 
 
@@ -167,7 +173,7 @@ def export(results: str | Path | None = None, *, format: str, model: str | None 
     pooling.check(df)
     out = Path(output) if output else folder / "export"
     if format == "jsonl":
-        text = "\n".join(hub_formats.jsonl_lines(records, paths)) + "\n"
+        text = "\n".join(hub_formats.jsonl_lines(records, paths, folder)) + "\n"
         target = write_or_fail(out if output else out / f"{model or 'results'}.jsonl", text, "the export")
         print(f"{len(text.splitlines())} lines -> {target}")
         if push:

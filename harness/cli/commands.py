@@ -23,25 +23,49 @@ def _settings(args) -> dict:
 # ------------------------------------------------------------------ commands
 
 def cmd_list(args, argv) -> int:
+    from harness import metrics
+    from harness.hub import local
     from harness.registry.load import load_models, load_tasks
+    from harness.registry.specs import SPLIT_ROLES
 
     tasks, models = load_tasks(), load_models()
-    print("Tasks:")
+    rows = [("task", "shown as", "kind", "examples", "main metric", "suites", "here", "source")]
     for t in tasks.values():
-        val = "validation" if t.splits.get("validation") else f"validation carved ({t.validation_from_train['size']})" \
-            if t.validation_from_train else "no validation"
+        val = "" if t.splits.get("validation") else f", validation carved ({t.validation_from_train['size']:,})" \
+            if t.validation_from_train else ", no validation"
         kind = f"{t.label.num_classes} classes" if t.type == "classification" else \
             f"regression {t.label.range[0]:g}..{t.label.range[1]:g}"
-        print(f"  {t.name:<15} {t.display_name:<15} {t.hub_id} {_pin(t.revision)}  [{kind}, {val}; main {t.main}; "
-              f"suites {', '.join(t.suites)}]")
-    print("Models:")
+        sizes = " / ".join(f"{t.sizes[r]:,}" if r in t.sizes else "–" for r in SPLIT_ROLES) if t.sizes else "?"
+        rows.append((t.name, t.display_name, kind + val, sizes, metrics.METRICS[t.main].display,
+                     ", ".join(t.suites), local.task_source(t, args.mirror),
+                     f"{t.hub_id}{f' ({t.config})' if t.config else ''} {_pin(t.revision)}"))
+    print("Tasks (examples: train / validation / test; here: where a run finds the data on this machine):")
+    print("\n".join(aligned(rows)))
+    rows = [("model", "shown in tables as", "family", "size", "here", "source")]
     for m in models.values():
-        alias = f" (also {', '.join(m.aliases)})" if m.aliases else ""
-        alias += f"  [groups: {', '.join(m.groups)}]" if m.groups else ""
-        alias += "  [smoke test: a sweep runs it only when named]" if m.smoke else ""
+        notes = [f"also {', '.join(m.aliases)}"] if m.aliases else []
+        notes += [f"groups {', '.join(m.groups)}"] if m.groups else []
+        notes += ["smoke test: a sweep runs it only when named"] if m.smoke else []
         pin = f" {_pin(m.revision)}" if m.hub_id else ""
-        print(f"  {m.name:<16} {m.display_name:<20} {m.family:<8} {m.source}{pin}{alias}")
+        rows.append((m.name, m.display_name, m.family, _size(m.parameters), local.model_source(m, args.mirror),
+                     m.source + pin + (f"  [{'; '.join(notes)}]" if notes else "")))
+    print("\nModels (shown in tables as: the name a table's row gives it, the published table's where it has one; "
+          "here: where a run finds the weights on this machine):")
+    print("\n".join(aligned(rows)))
     return 0
+
+
+def aligned(rows: list[tuple]) -> list[str]:
+    """Rows of text cells as lines whose columns line up, each as wide as its longest cell (the last not padded)."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + str(r[-1])
+            for r in rows]
+
+
+def _size(parameters: int | None) -> str:
+    if parameters is None:
+        return "?"
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{parameters / 1e6:.0f}M"
 
 
 def _pin(revision: str | None) -> str:
@@ -97,8 +121,17 @@ def cmd_sweep(args, argv) -> int:
                        dry_run=args.dry_run, **_settings(args))
     plan = result.plan
     if args.dry_run:
+        from harness.finetune.progress import duration
+
+        rows = [("", "cell", "estimate here", "from", "record")]
         for c in plan.cells:
-            print(f"  {'done' if c.done else 'todo'}  {c.label}  -> {c.path}")
+            e = result.estimates.get(c.label)
+            time = "" if e is None else "?" if e.seconds is None else f"~{duration(e.seconds)}"
+            basis = "" if e is None else e.basis
+            if e is not None and e.needs_hub:
+                basis = f"NEEDS THE HUB ({e.hub}): {', '.join(e.needs_hub)}; {basis}"
+            rows.append(("done" if c.done else "todo", c.label, time, basis, str(c.path)))
+        print("\n".join(aligned([(*r[:3], r[4], r[3]) for r in rows])))
         if plan.executor != "local" and plan.todo:
             print("each job runs:")
             for line in executors.slurm_command_preview(plan.todo, plan.spec, api.results_folder(args.results)):

@@ -11,6 +11,8 @@ from harness.record.protocols import DEFAULT_PROTOCOL
 
 RESULTS_HELP = "results folder (default ./results or $HARNESS_RESULTS)"
 PROTOCOLS = ("published", "clean")
+SUITE_DEFAULT = ("(default ttl; where no ttl task has records, the suite the records are in, with a line on stderr "
+                 "saying so)")
 GROUP_HELP = ("the model group whose rows to show: its models, then models in no group (default ttl, the "
               "TeenyTinyLlama table's four; 'all': every model; groups: harness list)")
 
@@ -59,11 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "record every run, tabulate.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("list", help="the registered tasks and models, with their hub ids")
+    p = sub.add_parser("list", help="the registered tasks and models: sizes, hub ids, and whether each is here "
+                                    "(HF cache, mirror, package) or needs the hub")
+    p.add_argument("--mirror", help="a local hub mirror to look in (or $HARNESS_MIRROR)")
 
-    p = sub.add_parser("demo", help="fine-tune MiniLM-L6 on the ASSIN PT-BR data shipped in the package, with no "
-                                    "network, in a few minutes on CPU; ends with the table and the plot")
-    p.add_argument("--limit", type=int, help="a class-stratified subset of N examples per split (default: all)")
+    p = sub.add_parser("demo", help="fine-tune MiniLM-L6 on the ASSIN PT-BR similarity data shipped in the package, "
+                                    "with no network, in a few minutes on CPU; ends with the table, the plot, the "
+                                    "next commands and whether the model beat the trivial baseline")
+    p.add_argument("--limit", type=int, help="a stratified subset of N pairs per split (default: all)")
     p.add_argument("--epochs", type=int, help="(default 2; the recipe has 3)")
     p.add_argument("--results", help="results folder (default ./results-demo, apart from real results)")
 
@@ -139,7 +144,8 @@ def _add_table(sub) -> None:
     _results_flag(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
                    help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
-    p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
+    p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown",
+                   help="(default markdown)")
     p.add_argument("--variant", help="only this variant (default: every variant found, 'default' first)")
     p.add_argument("--output", help="also write here (default: <results>/table-<protocol>-<variant or "
                                     "all-variants>.<ext>)")
@@ -148,7 +154,7 @@ def _add_table(sub) -> None:
                                                        "parameters, peak memory, training time, energy and "
                                                        "emissions per task, model and variant (markdown, csv, json)")
     p.add_argument("--suite", help="which tasks: a suite (ttl: the published table's five tasks; assin: the ASSIN "
-                                   "tasks; see harness list) or 'all' (default ttl)")
+                                   f"tasks; see harness list) or 'all' {SUITE_DEFAULT}")
     p.add_argument("--metric", help="show this recorded metric in every column (default: each task's main metric; "
                                     "tasks that do not record it are left out)")
     p.add_argument("--normalized", action="store_true", help="100 x (score - baseline) / (max - baseline) per task, "
@@ -159,20 +165,21 @@ def _add_plot_and_report(sub) -> None:
     """harness plot (a PNG) and harness report (an HTML page)."""
     p = sub.add_parser("plot", help="a PNG: per task, one dot per model with 95%% CI whiskers, published as diamonds")
     _results_flag(p)
-    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation)")
     p.add_argument("--metric", help="one recorded metric in every panel (default: each task's main metric; tasks "
                                     "that do not record it are left out)")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     p.add_argument("--output", help="PNG path (default: <results>/plot-<protocol>-<variant>.png, "
                                     "-<metric> added for a metric other than accuracy)")
     p.add_argument("--group", help=GROUP_HELP)
-    p.add_argument("--suite", help="which tasks: a suite (see harness list) or 'all' (default ttl)")
+    p.add_argument("--suite", help=f"which tasks: a suite (see harness list) or 'all' {SUITE_DEFAULT}")
 
     p = sub.add_parser("report", help="one self-contained HTML page: sortable tables, figures, per-cell details")
     _results_flag(p)
     p.add_argument("--output", help="HTML path (default: <results>/report.html)")
     p.add_argument("--group", help=GROUP_HELP)
-    p.add_argument("--suite", help="which tasks: a suite (see harness list) or 'all' (default ttl)")
+    p.add_argument("--suite", help=f"which tasks: a suite (see harness list) or 'all' {SUITE_DEFAULT}")
 
 
 def _add_export(sub) -> None:
@@ -182,7 +189,8 @@ def _add_export(sub) -> None:
                    help="model-index: model card metadata; eval-results: .eval_results/<task>.yaml files; "
                         "jsonl: one line per record and metric with a 95%% interval")
     p.add_argument("--model", help="the model to export (required for model-index and eval-results)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+                   help=f"(default {DEFAULT_PROTOCOL}: the epoch picked on validation, as every command)")
     p.add_argument("--variant", help="which variant (default: 'default' if present, else the first found)")
     _results_flag(p)
     p.add_argument("--output", help="file (folder for eval-results) to write (default: under <results>/export/)")

@@ -131,7 +131,9 @@ def prepare(task: TaskSpec, tokenizer, family: str, *, max_positions: int | None
     path = cache_dir() / f"{key}.npz"
     splits = _load_npz(path) if use_cache and path.is_file() else None
     hit = splits is not None and set(splits) == set(texts)
-    if not hit:
+    if hit:  # the cache lists its splits by name: back to the order of the data (train, validation, test)
+        splits = {role: splits[role] for role in texts}
+    else:
         splits = {role: encode(tokenizer, *texts[role], raw[role].labels, max_length, needs_types) for role in texts}
         if use_cache:
             arrays = {}

@@ -13,7 +13,7 @@ from harness.errors import UserError, short
 from harness.files import hash_file, visible_files
 from harness.hub import mirror_lock, reachability
 from harness.hub.mirror import MIRROR_ENV, mirror_entry, mirror_root
-from harness.registry.specs import TaskSpec
+from harness.registry.specs import SPLIT_ROLES, TaskSpec
 
 
 @dataclass
@@ -91,7 +91,8 @@ def load_raw(task: TaskSpec, mirror: str | None = None) -> tuple[dict[str, RawSp
                         f"DIR/{task.hub_id}/") from None
 
     out = {}
-    for role, split in task.splits.items():
+    for role in SPLIT_ROLES:  # a fixed order, whatever the task file's
+        split = task.splits.get(role)
         if split is None:
             continue
         if split not in ds:

@@ -83,12 +83,17 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                             limit=limit, use_cache=use_cache,
                             # Segment ids only where the model embeds them (BERT; not RoBERTa, DeBERTa, ModernBERT).
                             token_types=(getattr(source.config, "type_vocab_size", 0) or 0) > 1)
-    progress(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
+    progress(f"[{label}] data{_from(data.source, mirror)}: "
+             f"{', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
              f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
+    plans = plan_fits(task, data, cfg)
+    evaluated = [len(data.splits["test"]) + (0 if p["validation"] is None else len(p["validation"])) for p in plans]
+    progress.plan_cell(train_examples=cfg.epochs * sum(len(p["train"]) for p in plans),
+                       eval_examples=cfg.epochs * sum(evaluated))  # after every epoch of every fit
 
     fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
     with energy.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
-        for plan in plan_fits(task, data, cfg):
+        for plan in plans:
             fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
                                                        checkpoint_dir, progress)
             fits.append(fit)
@@ -101,6 +106,19 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
                           load_s=data.timings["load_s"] + t_model_meta + t_load_models,
                           total_s=time.perf_counter() - t_start, processes=dist_mod.world_size(),
                           adaptation=adaptation, cost=cost)
+
+
+def _from(source: str, mirror: str | None) -> str:
+    """Where the data came from, for the data line: said where it is the copy shipped in the package, and why."""
+    if source != "embedded":
+        return ""
+    from harness import embedded
+    from harness.hub.mirror import mirror_root
+
+    root = mirror_root(mirror)
+    if root is not None and embedded.holds(root):
+        return " (the copy shipped in the package)"
+    return " (the copy shipped in the package: the hub is offline or unreachable, and no mirror has it)"
 
 
 def _prepare_device(model_spec: ModelSpec, cfg: RunConfig, allow_remote_code: bool):

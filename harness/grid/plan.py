@@ -78,6 +78,7 @@ class SweepPlan:
     slurm: dict  # submitit options (slurm_parameters)
     mirror: str | None
     cfg: RunConfig | None = None  # the run settings every cell gets (--jobs auto reads LoRA and precision)
+    limit: int | None = None  # examples per split of every cell
 
     @property
     def todo(self) -> list[GridCell]:
@@ -142,7 +143,7 @@ def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, re
     return SweepPlan(spec=spec, cells=plan(spec, results, variant, lambda m: resolve_model(m, models), request.force),
                      variant=variant, executor=request.executor or conf.get("executor") or "local",
                      jobs=request.jobs if request.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
-                     cfg=cfg)
+                     cfg=cfg, limit=limit)
 
 
 def _seeds(value) -> list[int]:

@@ -5,16 +5,18 @@ import os
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.redact import package_folder
 
 MIRROR_ENV = "HARNESS_MIRROR"
 
 
 def mirror_root(mirror: str | None) -> Path | None:
-    """The mirror given by --mirror or $HARNESS_MIRROR (checked), or None."""
+    """The mirror given by --mirror or $HARNESS_MIRROR (checked), or None. A folder inside an installed package
+    can be named by package (package:harness/embedded: the data shipped in the harness)."""
     root = mirror or os.environ.get(MIRROR_ENV)
     if not root:
         return None
-    path = Path(root).expanduser()
+    path = package_folder(root) or Path(root).expanduser()  # package:harness/embedded, as records name it
     if not path.is_dir():
         raise UserError(f"mirror folder '{root}' does not exist or is not a folder")
     if not os.access(path, os.R_OK | os.X_OK):

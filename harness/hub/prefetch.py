@@ -139,7 +139,7 @@ def _reason(exc: BaseException) -> str:
 
 def command(task_names: str | None, model_names: str | None, mirror: str | None) -> int:
     """`harness prefetch`: names are comma-separated; none given means every registered one."""
-    from harness.hub.reachability import offline, require_hub
+    from harness.hub.reachability import offline, offline_variable, require_hub
 
     if not mirror:
         raise UserError("give the mirror folder to fill: --mirror DIR (or $HARNESS_MIRROR)")
@@ -155,8 +155,8 @@ def command(task_names: str | None, model_names: str | None, mirror: str | None)
     if not downloads:
         return 0
     if offline():
-        raise UserError("prefetch downloads from the hub, but HF_HUB_OFFLINE is set: unset it (on a machine with "
-                        "network)")
+        raise UserError(f"prefetch downloads from the hub, but {offline_variable()} is set: unset it (on a machine "
+                        f"with network)")
     require_hub([d.repo for d in downloads])
     root = Path(mirror).expanduser()
     try:

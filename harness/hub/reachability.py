@@ -21,8 +21,14 @@ _TRUE = {"1", "on", "yes", "true"}
 
 def offline() -> bool:
     """The user said so: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE), as huggingface_hub reads it."""
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.strip().lower() in _TRUE
+    return offline_variable() is not None
+
+
+def offline_variable() -> str | None:
+    """The variable that puts the hub offline (HF_HUB_OFFLINE, else TRANSFORMERS_OFFLINE, as huggingface_hub
+    reads them), for messages that name it; None when online."""
+    name = "HF_HUB_OFFLINE" if os.environ.get("HF_HUB_OFFLINE") else "TRANSFORMERS_OFFLINE"
+    return name if (os.environ.get(name) or "").strip().lower() in _TRUE else None
 
 
 def endpoint() -> str:

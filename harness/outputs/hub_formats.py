@@ -122,9 +122,10 @@ def _file_name(name: str) -> str:
 
 # ------------------------------------------------------------------ jsonl
 
-def jsonl_lines(records, paths) -> list[str]:
+def jsonl_lines(records, paths, results=None) -> list[str]:
     """One JSON object per complete record x protocol x metric: the DataFrame's row (aggregate/frame.py) with
-    the value's 95% interval over the test examples beside it."""
+    the value's 95% interval over the test examples beside it, naming no path of this machine (shared_row;
+    results: the folder the record paths are given relative to)."""
     from harness.record.predictions import decode_predictions
     from harness.redact import secret_paths, secret_values
 
@@ -140,10 +141,33 @@ def jsonl_lines(records, paths) -> list[str]:
             pred = decode_predictions(text, record.task.type) if text else np.array([])
             low, high, method = interval(row["metric"], row["value"], pred, gold)
             row.update(ci95_low=low, ci95_high=high, ci_method=method)
+            row = shared_row(row, results)
             ordered = {k: row[k] for k in [*KEYS, "value", "ci95_low", "ci95_high", "ci_method", *VALUES[1:],
                                            *PROVENANCE]}
             lines.append(json.dumps(scrub(ordered, hide, hide_paths), ensure_ascii=False))
     return lines
+
+
+def shared_row(row: dict, results=None) -> dict:
+    """A frame row as it may leave this machine: the record's path relative to the results folder, the command
+    line's paths, the model's source and the data's source named without the machine's paths (redact.py)."""
+    import shlex
+    from pathlib import Path
+
+    from harness.redact import command, shared_path, shared_source
+
+    out = dict(row)
+    if out.get("path"):
+        path = Path(out["path"])
+        root = Path(results).resolve() if results is not None else None
+        out["path"] = (path.resolve().relative_to(root).as_posix()
+                       if root is not None and root in path.resolve().parents else shared_path(path))
+    if out.get("command_line"):
+        out["command_line"] = shlex.join(command(shlex.split(out["command_line"]), shared=True))
+    out["model_source"] = shared_source(out.get("model_source"), out.get("model_fingerprint")) or None
+    if out.get("task_source") not in (None, "hub", "embedded"):
+        out["task_source"] = "mirror"  # which commit or files: data_fingerprint says
+    return out
 
 
 def interval(metric: str, value: float, pred: np.ndarray, gold: np.ndarray) -> tuple:

@@ -1,8 +1,11 @@
 """Figures from the same Table that `harness table` prints (no statistics of their own).
 
 - tasks_figure: per task, one dot per model (mean over seeds) with a whisker for the 95% t-interval
-  only where there are at least 2 seeds, the published number as a hollow diamond. Dots, not bars:
-  a bar's length means something only from zero, and a zero baseline hides the differences.
+  only where there are at least 2 seeds, the published number as a hollow diamond, and the trivial
+  baseline (what a predictor that never reads the text scores) as a dashed line that the axis always
+  includes: a dot on it learned nothing. Dots, not bars: a bar's length means something only from zero,
+  and a zero baseline hides the differences; the axis spans at least MIN_SPAN points, so that noise is not
+  drawn as a gap.
 - curves_figure: one cell's per-epoch test (solid) and validation (dashed) scores, one line per seed,
   with the epoch each protocol picked.
 `harness plot` writes tasks_figure as PNG; `harness report` inlines both as SVG.
@@ -22,7 +25,9 @@ from harness.errors import UserError
 INTERVAL = "95% t-interval over seeds"
 OURS = "#2563eb"
 PUBLISHED = "#111827"
+BASELINE = "#9ca3af"
 PANELS_PER_ROW = 5
+MIN_SPAN = 10.0  # points (of a % metric) an axis spans at least; a metric in its own units: a tenth of its size
 
 
 def _pyplot():
@@ -49,18 +54,22 @@ def _panels(table: Table) -> list:
     return [(t, d) for t, d in table.task_columns if any(t in r.cells for r in table.rows)]
 
 
-def tasks_caption(table: Table, published: dict) -> str:
+def tasks_caption(table: Table, published: dict, baselines: dict | None = None) -> str:
     several = any(c.n >= 2 for r in table.rows for c in r.cells.values())
     text = "Dots: mean over seeds"
     text += f"; whiskers: {INTERVAL}, drawn only where a cell has at least 2 seeds" if several else \
         "; one seed per cell, so no interval is drawn"
     if any(published.get(t, {}).get(r.model) is not None for t, _ in _panels(table) for r in table.rows):
         text += "; hollow diamonds: the published numbers"
+    if baselines:
+        text += ("; dashed line: the trivial baseline, what a predictor that never reads the text scores (a dot "
+                 "on it learned nothing)")
     return text + "."
 
 
-def tasks_figure(table: Table, published: dict):
-    """published: task -> {model: value}, on the table's metric (pass {} where none is comparable)."""
+def tasks_figure(table: Table, published: dict, baselines: dict | None = None):
+    """published: task -> {model: value}, on the table's metric (pass {} where none is comparable); baselines:
+    task -> the trivial baseline in the column's units (aggregate.table.baselines), drawn as a line."""
     plt = _pyplot()
     columns = _panels(table)
     if not columns:
@@ -73,26 +82,32 @@ def tasks_figure(table: Table, published: dict):
                              sharey=True, squeeze=False, layout="constrained")
     handles = {}
     for ax, (task, display) in zip(axes.flat, columns, strict=False):  # spare panels hidden below
-        _draw_panel(ax, table, task, display, rows, published, handles)
+        _draw_panel(ax, table, task, display, rows, published, handles, (baselines or {}).get(task))
     for ax in list(axes.flat)[len(columns):]:
         ax.set_visible(False)
     axes[0][0].set_ylim(len(rows) - 0.4, -0.6)  # first row on top; shared by every panel
     axes[0][0].set_yticks(range(len(rows)), [plain(r.display, 22) for r in rows], fontsize=9)
-    order = [handles[k] for k in ("interval", "single", "published") if k in handles]
-    fig.legend([h for h, _ in order], [label for _, label in order], loc="outside lower center", ncols=len(order),
-               fontsize=8, frameon=False)
+    order = [handles[k] for k in ("interval", "single", "published", "baseline") if k in handles]
+    # One row where the panels leave room for it; a narrow figure (one or two panels) stacks the entries.
+    fig.legend([h for h, _ in order], [label for _, label in order], loc="outside lower center",
+               ncols=len(order) if ncols >= 3 else 1, fontsize=8, frameon=False)
     scales = table.scales or [table.metric]
     what = ("each task's main metric" if len(scales) > 1 else "normalized score (%)" if scales == ["normalized"]
-            else mt.METRICS[scales[0]].display.lower() + (" (%)" if mt.METRICS[scales[0]].percent else ""))
+            else mt.METRICS[scales[0]].display + (" (%)" if mt.METRICS[scales[0]].percent else ""))
     title = f"Test {what} per task · protocol {table.protocol} · variant {table.variant}"
     fig.suptitle(plain(title, int(width * 11)), fontsize=11)  # about 11 characters an inch at 11 pt
     return fig
 
 
-def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published: dict, handles: dict) -> None:
-    """One task's panel: per row, our dot (with its interval where there is one) and the published diamond.
-    handles: legend entries, filled in as the kinds of mark first appear."""
+def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published: dict, handles: dict,
+                baseline: float | None = None) -> None:
+    """One task's panel: per row, our dot (with its interval where there is one) and the published diamond; the
+    trivial baseline as a line across. handles: legend entries, filled in as the kinds of mark first appear."""
     xs = []
+    if baseline is not None:
+        h = ax.axvline(baseline, color=BASELINE, ls="--", lw=1.3, zorder=1)
+        handles.setdefault("baseline", (h, "trivial baseline (reads no text)"))
+        xs.append(baseline)
     for i, row in enumerate(rows):
         cell = row.cells.get(task)
         if cell is not None:
@@ -113,10 +128,7 @@ def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published
             (h,) = ax.plot([ref], [i], "D", ms=9, mfc="none", mec=PUBLISHED, mew=1.3, ls="none", zorder=2)
             handles.setdefault("published", (h, "published"))
             xs.append(ref)
-    low, high = min(xs), max(xs)
-    pad = max(1.0, 0.12 * (high - low))
-    # Room around the data, within 0-100 where that does not cut a whisker off.
-    ax.set_xlim(min(low, max(0.0, low - pad)), max(high, min(100.0, high + pad)))
+    ax.set_xlim(*x_limits(xs, table.score_of(task)))
     if len(table.scales) > 1:  # the columns hold different metrics: each panel names its own
         display = f"{display} ({mt.METRICS[table.score_of(task).metric].display})"
     ax.set_title(plain(display, 24), fontsize=10)
@@ -126,6 +138,21 @@ def _draw_panel(ax, table: Table, task: str, display: str, rows: list, published
     ax.tick_params(axis="y", length=0)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+
+
+def x_limits(xs: list[float], score) -> tuple[float, float]:
+    """An axis around the values (dots, whiskers, diamonds, the baseline), within 0-100 for a % metric where that
+    cuts nothing off, and at least MIN_SPAN wide: one dot at 29.1 gets 24-34, not 28.3-30, which would draw a
+    hundredth of a point as a gap."""
+    percent = score.normalized or mt.METRICS[score.metric].percent
+    low, high = min(xs), max(xs)
+    span = MIN_SPAN if percent else max(abs(low), abs(high), 1e-9) / 10
+    pad = max(0.12 * (high - low), (span - (high - low)) / 2, 0.0)
+    low, high = low - pad, high + pad
+    if percent:  # slide the window back inside 0-100, never past the data
+        shift = max(0.0, min(0.0 - low, min(xs) - low)) - max(0.0, min(high - 100.0, high - max(xs)))
+        low, high = low + shift, high + shift
+    return low, high
 
 
 def curves_figure(records, metrics=None):
@@ -228,5 +255,5 @@ def to_svg(fig) -> str:
     return svg
 
 
-def plot_table(table: Table, published: dict, path: Path) -> Path:
-    return save_png(tasks_figure(table, published), path)
+def plot_table(table: Table, published: dict, path: Path, baselines: dict | None = None) -> Path:
+    return save_png(tasks_figure(table, published, baselines), path)

@@ -1,10 +1,14 @@
 """harness report: one self-contained HTML page of every result (no server, no network).
 
 Per variant: the comparison table of `harness table` (built by table.build_table, with its marks and
-legend) for every protocol x metric, switchable and sortable in the page; the published numbers
-beside ours; the dot-and-whisker figure; and per cell a detail view (each seed's score, per-epoch
-curves, run settings, cost, provenance, record paths). The statistics all come from table.py; this
-module only arranges them. Rendered by jinja2 with autoescaping, CSS/JS/SVG inline.
+legend) for every protocol x metric view, switchable and sortable in the page; it opens as `harness table`
+does, on the default protocol (clean) and each task's main metric. Each leaderboard ends with the trivial
+baseline as a reference row, each figure draws it as a line: a model at its baseline learned nothing. The
+published numbers beside ours; the dot-and-whisker figure; and per cell a detail view (each seed's score,
+per-epoch curves, run settings, cost, provenance, record paths relative to the results folder). The statistics
+all come from table.py; this module only arranges them. No path of the machine is on the page (it is made
+to be shared): the results folder by its name, sources as redact.py names them. Rendered by jinja2 with
+autoescaping, CSS/JS/SVG inline.
 """
 from __future__ import annotations
 
@@ -15,12 +19,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import __version__
+from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
 from harness.outputs import plot, table_text
 from harness.record.store import record_path
+from harness.redact import shared_path, shared_source
 
-PROTOCOLS = {"published": "best epoch picked on the test split, as the paper did",
-             "clean": "epoch picked on validation, test read at that epoch"}
+# In the order of the page's switches; the first of each is the view the page opens on (`harness table`'s).
+PROTOCOLS = {"clean": "epoch picked on validation, test read at that epoch",
+             "published": "best epoch picked on the test split, as the paper did"}
+MAIN = "main"  # the view of each task's main metric (what `harness table` shows)
+VIEWS = {MAIN: "Main metric", **tb.METRICS}
 # How `harness table` shows each mark (to_markdown): bold for best, italic with ≈ for tied, † for untested;
 # an undefined cell shows n/a. A mark kind not listed here is still shown, as a tag naming it.
 MARK_STYLES = {"best": ("best", ""), "tied": ("tied", "≈"), "untested": ("untested", "†"),
@@ -51,6 +60,8 @@ class View:
     published_rows: list
     figure: object  # Markup (inline SVG) or None
     caption: str
+    heads: list  # [(col, display)]: a column names its metric where the view's columns hold several
+    baseline: list  # per column: the trivial baseline as shown ("" where there is none)
 
 
 @dataclass
@@ -105,8 +116,15 @@ def _detail_id(section: str, model: str, task: str) -> str:
     return f"{section}-d-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model}--{task}")
 
 
-def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set) -> View:
-    comparable = published if table.metric == "accuracy" else {}  # the paper reports accuracy only
+def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set, shows: str = "",
+               baselines: dict | None = None, mains: dict | None = None) -> View:
+    """shows: the metric view's key (VIEWS; default the table's metric). published: task -> {model: figure} in the
+    unit of the task's main metric (as `harness table` gets them), shown where a column shows that metric; mains:
+    task -> its main metric (default accuracy, the TTL tasks'). baselines: column -> the trivial baseline in the
+    column's units (table.baselines)."""
+    mains = mains or {}
+    comparable = {t: refs for t, refs in published.items() if table.score_of(t).metric == mains.get(t, "accuracy")}
+    baselines = baselines or {}
     rows = []
     for row in table.rows:
         cells = []
@@ -128,11 +146,23 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
     if any(row.cells for row in table.rows):
         from markupsafe import Markup
 
-        figure = Markup(plot.to_svg(plot.tasks_figure(table, comparable)))
-        caption = plot.tasks_caption(table, comparable)
-    return View(protocol=table.protocol, metric=table.metric, metric_label=tb.METRICS[table.metric], rows=rows,
-                legend=inline_markdown(table_text.legend(table)), published_rows=tb.published_rows(table, comparable),
-                figure=figure, caption=caption)
+        figure = Markup(plot.to_svg(plot.tasks_figure(table, comparable, baselines)))
+        caption = plot.tasks_caption(table, comparable, baselines)
+    names = dict(zip((c for c, _ in table.columns), table_text.column_heads(table), strict=False))
+    heads = [(col, names.get(col, display)) for col, display in columns]
+    return View(protocol=table.protocol, metric=shows or table.metric, metric_label=_view_label(table), rows=rows,
+                legend=inline_markdown(table_text.legend(table, name=str)),
+                published_rows=tb.published_rows(table, comparable), figure=figure, caption=caption, heads=heads,
+                baseline=["" if baselines.get(col) is None else f"{baselines[col]:.2f}" for col, _ in columns])
+
+
+def _view_label(table: tb.Table) -> str:
+    """What the leaderboard's numbers are, as tables name the metrics ("Macro-F1", not "macro-f1")."""
+    scales = table.scales or [table.metric]
+    if len(scales) > 1:
+        return "scores, each column's metric in its header"
+    metric = metrics_mod.METRICS[scales[0]]
+    return metric.display + (" (%)" if metric.percent else "")
 
 
 def _values(values) -> str:
@@ -181,10 +211,12 @@ def build_detail(section_id: str, records: list, tables: dict, results: Path, mo
         cell = row.cells.get(task) if row else None
         if cell is not None:
             mean, half = _cell_text(cell)
-            scores.append((protocol, tb.METRICS[metric], f"{mean} {half}".strip(), cell.n))
+            scores.append((protocol, VIEWS[metric], f"{mean} {half}".strip(), cell.n))
     seeds = []
     for r in records:
-        entry = {"seed": r.seed, "path": str(record_path(results, task, model, r.variant, r.seed)), "scores": []}
+        # Relative to where the results folder is: the page names no path of the machine.
+        entry = {"seed": r.seed, "path": record_path(Path(shared_path(results)), task, model, r.variant,
+                                                     r.seed).as_posix(), "scores": []}
         for protocol in PROTOCOLS:
             result = r.protocols.get(protocol)
             for metric in tb.METRICS:
@@ -209,8 +241,10 @@ def build_detail(section_id: str, records: list, tables: dict, results: Path, mo
     git = [f"{r.harness.version} @ {r.harness.git_commit or '–'}" + (" (dirty)" if r.harness.git_dirty else "")
            for r in records]
     provenance = [("task", _values(f"{r.task.hub_id} @ {r.task.revision_resolved or '–'}" for r in records)),
-                  ("task source", _values(r.task.source for r in records)),
-                  ("model source", _values(r.model.source for r in records)),
+                  ("task source", _values(r.task.source if r.task.source in ("hub", "embedded", None) else "mirror"
+                                          for r in records)),
+                  ("model source", _values(shared_source(r.model.source, r.model.weights_fingerprint)
+                                           for r in records)),
                   ("model revision", _values(r.model.revision_resolved for r in records)),
                   ("model family", _values(r.model.family for r in records)),
                   ("parameters", _values(r.model.parameters for r in records)),
@@ -231,24 +265,31 @@ def _about(records) -> str:
     return "; ".join(parts)
 
 
-def _scoring(records, metric: str) -> dict:
-    """task -> what its column shows in the view of `metric`: that metric where the task records it, else
-    the task's main metric (a regression task has no accuracy: its column shows Pearson in every view)."""
+def _scoring(records, view: str, main: dict | None = None) -> dict:
+    """task -> what its column shows in a view: in the main view, the task's main metric (main: as `harness
+    table` scores it, declared baselines included; else as the records say); in a metric's view, that metric
+    where the task records it, else the main metric (a regression has no accuracy: Pearson in every view)."""
     out = {}
     for r in records:
         result = next((p for p in r.protocols.values() if p is not None), None)
-        if result is not None and r.task.name not in out:
-            out[r.task.name] = tb.ColumnScore(metric if metric in result.test else result.main)
+        if result is None or r.task.name in out:
+            continue
+        if view == MAIN or view not in result.test:
+            out[r.task.name] = (main or {}).get(r.task.name) or tb.ColumnScore(result.main)
+        else:
+            out[r.task.name] = tb.ColumnScore(view)
     return out
 
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
-                  results: Path) -> Section:
+                  results: Path, main: dict | None = None) -> Section:
     section_id = f"v{index}"
-    tables = {(p, m): tb.build_table(records, p, tasks, models, variant, metric=m, scoring=_scoring(records, m))
-              for p in PROTOCOLS for m in tb.METRICS}
+    tables = {(p, v): tb.build_table(records, p, tasks, models, variant, metric=v if v != MAIN else "accuracy",
+                                     scoring=_scoring(records, v, main))
+              for p in PROTOCOLS for v in VIEWS}
+    mains = {t: s.metric for t, s in _scoring(records, MAIN, main).items()}
     # Columns any view fills (the CLI shows every registered task; a page hides the empty ones).
-    columns = [(c, d) for c, d in tables[next(iter(tables))].columns
+    columns = [(c, d) for c, d in [*tasks, ("average", "Average")]
                if any(r.cell(c) is not None for t in tables.values() for r in t.rows)]
     by_cell: dict = {}
     for r in records:
@@ -258,24 +299,28 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     cells = {key: recs for key, recs in sorted(by_cell.items()) if key[0] in displays and key[1] in task_displays}
     details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t])
                for (m, t), recs in cells.items()]
-    views = [build_view(t, published, columns, section_id, set(cells)) for t in tables.values()]
+    views = [build_view(t, published, columns, section_id, set(cells), view, tb.baselines(t, records), mains)
+             for (_, view), t in tables.items()]
     return Section(id=section_id, variant=variant, about=_about(records), columns=columns, views=views,
                    details=details)
 
 
-def render_report(records, tasks: list, models: list, published: dict, results: Path) -> str:
-    """records: complete RunRecords. tasks/models/published: as `harness table` gets them."""
+def render_report(records, tasks: list, models: list, published: dict, results: Path, main: dict | None = None) -> str:
+    """records: complete RunRecords. tasks/models/published: as `harness table` gets them; main: task ->
+    ColumnScore of its main metric, as `harness table` scores it (default: the records' main metric)."""
     import jinja2
 
     variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
-    sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results)
+    sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results,
+                              main)
                 for i, v in enumerate(variants)]
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     commits = sorted({(r.harness.git_commit or "")[:10] + (" (dirty)" if r.harness.git_dirty else "")
                       for r in records} - {""})
     return env.get_template("report.html.j2").render(
-        sections=sections, task_names=dict(tasks), protocols=PROTOCOLS, metrics=tb.METRICS, results=str(results),
+        sections=sections, task_names=dict(tasks), protocols=PROTOCOLS, views=VIEWS, metrics=tb.METRICS,
+        results=shared_path(results),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), commits=commits,
         counts={"runs": len(records), "models": len({r.model.name for r in records}),

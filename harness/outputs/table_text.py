@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -29,6 +30,11 @@ def _marked(text: str, mark: str | None) -> str:
     return {"best": f"**{text}**", "tied": f"*{text}* ≈", "untested": f"{text} {UNTESTED}"}.get(mark, text)
 
 
+def md(text: str) -> str:
+    """A name as markdown text: HTML shown as text, and a `|` that does not end the table's cell."""
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
 def column_heads(table: Table) -> list[str]:
     """The column titles; where the columns hold different metrics, each names its own."""
     if len(table.scales) <= 1:
@@ -37,10 +43,10 @@ def column_heads(table: Table) -> list[str]:
 
 
 def to_markdown(table: Table) -> str:
-    head = ["Models"] + column_heads(table)
+    head = ["Models"] + [md(h) for h in column_heads(table)]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("-" * (len(h) + 2) for h in head) + "|"]
     for row in table.rows:
-        cells = [row.display] + [_marked(fmt_cell(row.cell(col)), table.marks.get((row.model, col)))
+        cells = [md(row.display)] + [_marked(fmt_cell(row.cell(col)), table.marks.get((row.model, col)))
                                  for col, _ in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -52,8 +58,9 @@ def heading(table: Table) -> str:
     return text + (f", precision {table.precision}" if table.precision else "")
 
 
-def legend(table: Table) -> str:
-    """What each number and mark in this table means; only the marks it uses are explained."""
+def legend(table: Table, name=md) -> str:
+    """What each number and mark in this table means; only the marks it uses are explained. name: how a task or
+    model name is written (markdown-escaped by default; the HTML report escapes on its own)."""
     mains = dict.fromkeys(table.score_of(t).metric for t, _ in table.task_columns) or {table.metric: None}
     # The epoch is picked by each task's main metric; with raw accuracy columns (the TTL tasks) that is accuracy.
     on = "accuracy" if table.only_accuracy else "by each task's main metric"
@@ -65,7 +72,7 @@ def legend(table: Table) -> str:
     if any(c.n >= 2 for c in cells):
         text += " Cells: mean over seeds ± 95% t-interval half-width of the mean (n seeds); no ± with one seed."
     text += marks_legend(table)
-    lone = [d for col, d in table.columns if sum(r.cell(col) is not None for r in table.rows) == 1]
+    lone = [name(d) for col, d in table.columns if sum(r.cell(col) is not None for r in table.rows) == 1]
     if lone:
         text += f" A column with one model has no mark ({', '.join(lone)})."
     if not any(c == "average" for c, _ in table.columns):
@@ -74,7 +81,8 @@ def legend(table: Table) -> str:
         text += (" Average: the mean of the row's task means (a row missing a task has none); its ± and its test add "
                  "up the per-task variances over T², with Welch-Satterthwaite degrees of freedom, so every seed of "
                  "every task counts (n: the fewest seeds of any task).")
-    local = [f"{r.display}: `{r.source}`" for r in table.rows if r.source]
+    # The source as shared output names it (a hub id, package:<module>, a folder's name and weights hash): no path
+    local = [f"{name(r.display)}: `{r.source}`" for r in table.rows if r.source]
     if local:
         text += " Unregistered models, by source: " + "; ".join(local) + "."
     return text
@@ -134,8 +142,8 @@ def published_markdown(rows: list[dict], metric_of: dict | None = None) -> str:
         else:
             lo, hi = r["ours"] - r["prediction_half"], r["ours"] + r["prediction_half"]
             interval, inside = f"{lo:.2f} – {hi:.2f}", "yes" if r["published_inside_prediction"] else "**no**"
-        task = r["task"] if not metric_of else f"{r['task']} ({metrics.METRICS[metric_of[r['task']]].display})"
-        lines.append(f"| {r['display']} | {task} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | "
+        task = md(r["task"]) if not metric_of else f"{md(r['task'])} ({metrics.METRICS[metric_of[r['task']]].display})"
+        lines.append(f"| {md(r['display'])} | {task} | {r['published']:.2f} | {ours} | {r['difference']:+.2f} | "
                      f"{interval} | {inside} |")
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from harness.record.schema import (
     Timings,
     Tokens,
 )
+from harness.redact import portable_path
 
 
 def _now() -> str:
@@ -54,10 +55,11 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
     return RunRecord(
         schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
-                      revision_requested=task.revision, revision_resolved=data.revision, source=data.source,
-                      definition=task_definition(task, data.max_length), type=task.type),
+                      revision_requested=task.revision, revision_resolved=data.revision,
+                      source=portable_path(data.source), definition=task_definition(task, data.max_length),
+                      type=task.type),
         model=ModelInfo(name=model_spec.name, display_name=model_spec.display_name, family=model_spec.family,
-                        source=model_spec.source, location=location, **loaded),
+                        source=portable_path(model_spec.source), location=portable_path(location), **loaded),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes=dataset_sizes,
         test_labels=predictions.encode_predictions(data.splits["test"].labels, task.type), fits=fits,
@@ -87,7 +89,8 @@ def failure_record(task, model, cfg, seed: int, limit: int | None, reason: str) 
         schema_version=SCHEMA_VERSION, status="failed", created_at=_now(),
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
                       revision_requested=task.revision, definition=task_definition(task, None), type=task.type),
-        model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family, source=model.source,
+        model=ModelInfo(name=model.name, display_name=model.display_name, family=model.family,
+                        source=portable_path(model.source),
                         revision_requested=model.revision, package=package, package_version=version),
         variant=variant_of(cfg, limit), seed=seed, hyperparameters=dataclasses.asdict(cfg),
         overrides=cfg.overrides(), limit=limit, dataset_sizes={}, test_labels="", fits=[],

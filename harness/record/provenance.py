@@ -131,7 +131,8 @@ def resolved_settings(cfg, *, device, precision: str, attn_implementation: str |
 
 
 def command_line(argv: list[str]) -> list[str]:
-    """The command as typed after the program name, the program written as `harness`; secrets masked."""
-    from harness.redact import scrub
+    """The command as typed after the program name, the program written as `harness`; secrets masked, the
+    package's files named by package and the home folder as ~ (redact.portable_path)."""
+    from harness.redact import command, scrub
 
-    return scrub(["harness", *argv])
+    return scrub(command(["harness", *argv]))

@@ -6,7 +6,16 @@ import re
 
 from harness import metrics as metrics_mod
 from harness.errors import UserError
-from harness.registry.specs import ALL_GROUPS, FAMILIES, SUITES, LabelSpec, ModelSpec, TaskSpec, template_fields
+from harness.registry.specs import (
+    ALL_GROUPS,
+    FAMILIES,
+    SPLIT_ROLES,
+    SUITES,
+    LabelSpec,
+    ModelSpec,
+    TaskSpec,
+    template_fields,
+)
 from harness.yamlfile import Fields
 
 # A hub id is "owner/name" or "name"; no "..", no absolute path: it becomes a folder under a mirror.
@@ -140,7 +149,7 @@ def parse_task(data, source: str) -> TaskSpec:
     if not _HUB_ID.match(hub_id) or ".." in hub_id:
         raise UserError(f"{source}: field 'hub_id' must look like 'owner/name', got {hub_id!r}")
 
-    sp = Fields(f.get("splits", dict), f"{source}: splits", {"train", "validation", "test"})
+    sp = Fields(f.get("splits", dict), f"{source}: splits", set(SPLIT_ROLES))
     splits = {"train": sp.get("train", str), "validation": sp.get("validation", str, required=False),
               "test": sp.get("test", str)}
 
@@ -163,8 +172,8 @@ def parse_task(data, source: str) -> TaskSpec:
             raise UserError(f"{source}: give either 'splits.validation' or 'validation_from_train', not both")
 
     sizes = Fields(f.get("sizes", dict, required=False, default={}), f"{source}: sizes",
-                    {"train", "validation", "test"})
-    sizes = {role: sizes.get(role, int) for role in ("train", "validation", "test") if role in sizes.data}
+                    set(SPLIT_ROLES))
+    sizes = {role: sizes.get(role, int) for role in SPLIT_ROLES if role in sizes.data}
     if any(n < 1 for n in sizes.values()):
         raise UserError(f"{source}: field 'sizes' must give positive numbers of examples")
 
@@ -192,7 +201,7 @@ def parse_task(data, source: str) -> TaskSpec:
 def parse_model(name: str, data, source: str) -> ModelSpec:
     where = f"{source}: {name}"
     f = Fields(data, where, {"display_name", "family", "hub_id", "revision", "path", "package", "extra",
-                              "aliases", "trust_remote_code", "pad_token", "groups", "smoke"})
+                              "aliases", "trust_remote_code", "pad_token", "groups", "smoke", "parameters"})
     if not _NAME.match(name):
         raise UserError(f"{where}: model names must be lowercase letters, digits, '.', '_' or '-'")
     family = f.get("family", str)
@@ -216,7 +225,21 @@ def parse_model(name: str, data, source: str) -> ModelSpec:
                      aliases=tuple(f.get("aliases", list, required=False, default=[])),
                      trust_remote_code=f.get("trust_remote_code", bool, required=False, default=False),
                      pad_token=pad_token, groups=name_list(f, "groups"), defined_in=source,
-                     smoke=f.get("smoke", bool, required=False, default=False))
+                     smoke=f.get("smoke", bool, required=False, default=False),
+                     parameters=parameter_count(f.get("parameters", str, required=False), where))
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMB])$")
+
+
+def parameter_count(text: str | None, where: str) -> int | None:
+    """'110M', '1.1B' -> a count of parameters."""
+    if text is None:
+        return None
+    found = _SIZE.match(text.strip())
+    if not found:
+        raise UserError(f"{where}: field 'parameters' must look like 110M or 1.1B, got {text!r}")
+    return round(float(found.group(1)) * {"K": 1e3, "M": 1e6, "B": 1e9}[found.group(2)])
 
 
 def name_list(f: Fields, key: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ SUITES = {
     "assin": "ASSIN (2016, pt-BR and pt-PT) and ASSIN 2 (2019): entailment and semantic similarity",
 }
 ALL_SUITES = "all"
+SPLIT_ROLES = ("train", "validation", "test")  # a task's splits, in the order every output lists them
 _SPECIAL_FIELDS = {"bos", "eos"}  # template fields that are the tokenizer's tokens, not dataset columns
 
 
@@ -99,6 +100,7 @@ class ModelSpec:
     groups: tuple[str, ...] = ()  # named sets of models a table can show (DEFAULT_GROUP: the TTL table's rows)
     defined_in: str | None = None  # the registry file, for errors about the entry
     smoke: bool = False  # a smoke-test model (works offline), not one of the compared ones: a bare sweep leaves it out
+    parameters: int | None = None  # the published size (rounded); None where the entry does not say
 
     @property
     def source(self) -> str:

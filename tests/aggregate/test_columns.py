@@ -117,3 +117,16 @@ def test_lower_is_better_columns_mark_the_lowest_best():
                          scoring={"sts": ColumnScore("mse")})
     assert by_mse.marks[("a", "sts")] == "best" and ("b", "sts") not in by_mse.marks
     assert "MSE (lower is better) on test" in legend(by_mse)
+
+
+def test_a_default_suite_without_records_falls_back_to_the_suite_they_are_in_saying_so():
+    from harness.aggregate.columns import default_suite
+    from harness.registry.load import load_tasks
+
+    tasks = load_tasks()
+    assert default_suite(tasks, {"assin2", "imdb"}) == ("ttl", None)  # ttl has records: nothing to say
+    assert default_suite(tasks, set()) == ("ttl", None)
+    suite, note = default_suite(tasks, {"assin-ptbr-sts"})  # the demo's records
+    assert suite == "assin" and "no task of the default suite 'ttl' has records: showing suite 'assin'" in note
+    suite, note = default_suite(tasks, {"assin-ptbr-sts", "unregistered-task"})
+    assert suite == "assin"

@@ -62,17 +62,25 @@ def test_load_one_file_and_warn_about_foreign_ones(results_dir):
 
 
 @pytest.mark.parametrize("argv", [[], ["--protocol", "clean"], ["--format", "csv"], ["--format", "json"],
-                                  ["--format", "latex", "--variant", "limit20", "--protocol", "published"]])
+                                  ["--format", "latex", "--variant", "limit20", "--protocol", "published"],
+                                  ["--suite", "assin", "--protocol", "published"],
+                                  ["--suite", "all", "--metric", "macro_f1"],
+                                  ["--normalized", "--protocol", "published"], ["--group", "all"]])
 def test_table_of_the_dataframe_is_what_the_cli_prints(argv, results_dir, capsys):
     assert main(["table", "--results", str(results_dir), *argv]) == 0
     printed = capsys.readouterr().out
     df = results.load(results_dir)
-    protocol = argv[argv.index("--protocol") + 1] if "--protocol" in argv else DEFAULT_PROTOCOL
-    fmt = argv[argv.index("--format") + 1] if "--format" in argv else "markdown"
-    variants = [argv[argv.index("--variant") + 1]] if "--variant" in argv else None
+
+    def given(flag, default=None):
+        return argv[argv.index(flag) + 1] if flag in argv else default
+
+    fmt = given("--format", "markdown")
     if fmt == "markdown":  # the file's footer says what the file was built from; the table is the rest
         printed = printed[:printed.rindex("\n_Built from ")] if "\n_Built from " in printed else printed
-    assert results.table(df, protocol=protocol, fmt=fmt, variants=variants) == printed
+    variants = [given("--variant")] if "--variant" in argv else None
+    assert results.table(df, protocol=given("--protocol", DEFAULT_PROTOCOL), fmt=fmt, variants=variants,
+                         suite=given("--suite"), metric=given("--metric"), normalized="--normalized" in argv,
+                         group=given("--group")) == printed
     assert "ttl-160m" in printed.lower()  # not an empty table
 
 

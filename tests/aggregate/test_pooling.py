@@ -8,11 +8,6 @@ from harness.cli.commands import main
 from harness.errors import UserError
 from harness.record import store
 
-TASKS = [("imdb", "IMDB")]
-
-
-MODELS = [("big", "Big")]
-
 
 def _write(tmp_path, seed, **provenance):
     return store.write_record(tmp_path, with_provenance(make_record("imdb", "big", seed, 90.0 + seed), **provenance))
@@ -45,7 +40,7 @@ def test_the_api_refuses_too_and_names_only_that_field(field, tmp_path):
     df = results.load(tmp_path)
     assert [c.field for c in pooling.conflicts(df)] == [field]
     with pytest.raises(UserError, match=f"differs in {field}"):
-        results.table(df, protocol="published", tasks=TASKS, models=MODELS, published={})
+        results.table(df, protocol="published")
 
 
 def test_records_that_differ_in_precision_are_tabulated_apart_never_pooled(tmp_path, capsys):

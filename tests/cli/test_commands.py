@@ -250,9 +250,11 @@ def test_two_local_folders_of_one_name_keep_two_records(toy_env, tiny_encoder, t
     capsys.readouterr()
     assert main(["table", "--results", str(toy_env["results"])]) == 0
     out = capsys.readouterr().out
-    # two rows, told apart by their unique names, and the legend says where each came from
+    # two rows, told apart by their unique names, and the legend says what each is: the folder's name and the
+    # content hash of its weights, never where it lies on this machine
     assert f"| {local_name(a)} |" in out and f"| {local_name(b)} |" in out
-    assert f"{local_name(a)}: `{a.resolve()}`" in out and f"{local_name(b)}: `{b.resolve()}`" in out
+    assert f"{local_name(a)}: `folder model, weights sha256:" in out and f"{local_name(b)}: `folder model" in out
+    assert str(tmp_path) not in out
 
 
 def test_a_lone_local_folder_keeps_its_folder_name_in_the_table(toy_env, tiny_encoder, capsys):
@@ -260,10 +262,11 @@ def test_a_lone_local_folder_keeps_its_folder_name_in_the_table(toy_env, tiny_en
     capsys.readouterr()
     assert main(["table", "--results", str(toy_env["results"])]) == 0
     out = capsys.readouterr().out
-    assert "| tiny-bert |" in out and f"tiny-bert: `{tiny_encoder.resolve()}`" in out
+    legend = "tiny-bert: `folder tiny-bert, weights sha256:"
+    assert "| tiny-bert |" in out and legend in out and str(tiny_encoder.parent) not in out
     from harness import results  # the pandas path builds the same legend
 
-    assert f"tiny-bert: `{tiny_encoder.resolve()}`" in results.table(results.load(toy_env["results"]))
+    assert legend in results.table(results.load(toy_env["results"]))
 
 
 @pytest.mark.parametrize("command", ["run", "sweep"])
@@ -326,3 +329,53 @@ def test_several_seeds_each_get_a_record_and_the_table_shows_the_interval(toy_en
     capsys.readouterr()
     assert main(["table", "--results", str(results), "--protocol", "clean"]) == 0
     assert "(n=3)" in capsys.readouterr().out
+
+
+def test_after_the_demo_table_plot_and_report_work_without_naming_a_suite(tmp_path, capsys):
+    """Records only outside the default suite (the demo's): each command shows the suite they are in and says
+    so on stderr; a suite named explicitly that has no records is one line naming the suites that do."""
+    from records import make_record
+
+    from harness.record.store import write_record
+
+    scores = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 3.0]
+    for seed in (42, 43):
+        write_record(tmp_path, make_record("assin-ptbr-sts", "minilm-l6", seed, 0, gold=scores, preds=scores,
+                                           main="pearson", task_type="regression",
+                                           test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5},
+                                           clean_test={"pearson": 0.6 + seed / 1000, "spearman": 0.6, "mse": 0.5}))
+    note = "no task of the default suite 'ttl' has records: showing suite 'assin'"
+    for command in (["table"], ["plot"], ["report"]):
+        assert main([*command, "--results", str(tmp_path)]) == 0, command
+        out = capsys.readouterr()
+        assert note in out.err, command
+    assert main(["table", "--results", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ASSIN PT-BR STS |" in printed and "Pearson (%) on test" in printed  # the task's main metric
+    from harness import results  # the DataFrame way: the same table, the same note (as a warning)
+
+    with pytest.warns(UserWarning, match="showing suite 'assin'"):
+        assert results.table(results.load(tmp_path)) == printed[:printed.rindex("\n_Built from ")]
+    assert main(["table", "--results", str(tmp_path), "--suite", "ttl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no task in suite 'ttl' has records: the suites with records: assin" in err
+
+
+def test_list_lines_up_its_columns_and_says_size_and_where_each_is(capsys, monkeypatch):
+    from harness.hub import local
+
+    monkeypatch.setattr(local, "cached_repos", lambda: frozenset({("model", "nicholasKluge/TeenyTinyLlama-160m")}))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    tasks, models = (block.splitlines()[1:] for block in out.split("\n\n"))
+    for block, column in ((tasks, "here"), (models, "here")):  # long names do not push a column out of line
+        at = block[0].index(column)
+        assert all(line[at - 2:at] == "  " and line[at] != " " for line in block), column
+    rows = {line.split()[0]: line for line in models[1:]}
+    assert "shown in tables as" in models[0] and rows["bertimbau-base"].split()[1] == "BERTimbau-small"
+    assert " 110M " in rows["bertimbau-base"] and " needs the hub " in rows["bertimbau-base"]
+    assert " HF cache " in rows["ttl-160m"] and " 6.7B " in rows["gervasio-7b-ptbr"]
+    assert "  package" in rows["minilm-l6"]
+    task_rows = {line.split()[0]: line for line in tasks[1:]}
+    assert "2,500 / 500 / 2,000" in task_rows["assin-ptbr-sts"] and "package (harness)" in task_rows["assin-ptbr-sts"]
+    assert "25,000 / – / 5,000" in task_rows["imdb"]

@@ -46,6 +46,8 @@ def test_real_assin2_loads_from_the_mirror_and_caches(assin2_mirror, tiny_encode
     assert not first.cache_hit
     second = prepare.prepare(task, tok, "encoder", max_positions=512, mirror=str(assin2_mirror), limit=50)
     assert second.cache_hit and second.fingerprint == first.fingerprint
+    # The splits come in one order, read from the data or from the cache (which keeps them by name).
+    assert list(first.splits) == list(second.splits) == ["train", "validation", "test"]
     assert np.array_equal(second.splits["test"].ids, first.splits["test"].ids)
     full = splits.load_raw(task, str(assin2_mirror))[0]
     assert {k: len(v) for k, v in full.items()} == {"train": 6500, "validation": 500, "test": 2448}

@@ -43,5 +43,8 @@ def test_real_assin_through_the_cli_then_the_suite_table(assin_mirror, tiny_enco
     assert main(["table", "--results", str(results), "--suite", "assin", "--normalized"]) == 0
     out = capsys.readouterr().out
     assert "| Models | ASSIN PT-BR RTE | ASSIN PT-BR STS | Average |\n" in out and "Normalized score" in out
-    assert main(["table", "--results", str(results)]) == 2  # the ttl table has none of these tasks
-    assert "no task in suite 'ttl' has records" in capsys.readouterr().err
+    assert main(["table", "--results", str(results)]) == 0  # the ttl table has none: the assin one, said so
+    out = capsys.readouterr()
+    assert "showing suite 'assin'" in out.err and "| Models | ASSIN PT-BR RTE (Macro-F1) |" in out.out
+    assert main(["table", "--results", str(results), "--suite", "ttl"]) == 2  # named: one line naming assin
+    assert "no task in suite 'ttl' has records: the suites with records: assin" in capsys.readouterr().err

@@ -141,3 +141,12 @@ def test_three_classes_through_the_one_routine(toy_env, tiny_decoder, tiny_encod
     for e in fit.epochs:
         preds = predictions.decode_predictions(e.test_predictions, "classification")
         assert metrics.compute(task.metrics, preds, gold) == e.test.metrics
+
+
+def test_the_data_line_says_when_the_data_is_the_copy_shipped_in_the_package():
+    from harness import embedded
+    from harness.finetune.cell import _from
+
+    assert "the hub is offline or unreachable" in _from("embedded", None)  # the last resort: said, with why
+    assert _from("embedded", str(embedded.ROOT)) == " (the copy shipped in the package)"  # asked for (the demo)
+    assert _from("hub", None) == "" and _from("/data/mirror/nilc-nlp/assin", None) == ""

@@ -1,5 +1,7 @@
 """Progress: bars on a terminal, plain lines with throughput and ETA elsewhere."""
 import io
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,43 @@ def test_elsewhere_plain_lines_with_throughput_and_eta(toy_env, tiny_encoder):
     expected = {b for b in range(1, steps + 1) if b % max(1, steps // progress.REPORTS_PER_EPOCH) == 0 or b == steps}
     assert len(step_lines) == 2 * len(expected)
     last = [ln for ln in step_lines if f"epoch 2/2 step {steps}/{steps}" in ln]
-    assert len(last) == 1 and "samples/s" in last[0] and last[0].endswith("ETA 0s)")
+    # The epoch is done; the whole run still has that epoch's evaluation to do.
+    assert len(last) == 1 and "samples/s" in last[0] and re.search(r"ETA 0s; whole run ETA \d+s\)$", last[0])
+    assert all("; whole run ETA " in ln for ln in step_lines)
+
+
+def test_the_whole_run_eta_counts_every_cell_fit_and_evaluation_left():
+    clock = progress.RunClock(cells=2)
+    assert clock.eta() is None  # no pace before anything was trained
+    clock.plan_cell(train_examples=100, eval_examples=50)  # the first of two cells (seeds)
+    clock.record("train", 50, 10.0)  # 0.2 s a trained example; evaluation not timed yet: a third of that
+    left = (50 + 100) * 0.2 + (50 + 50) * 0.2 * progress.EVAL_COST_GUESS  # this cell's rest, then the next cell
+    assert clock.eta() == pytest.approx(left)
+    # What a display has done but not recorded yet counts too.
+    assert clock.eta("train", 25, 5.0) == pytest.approx(left - 25 * 0.2)
+    clock.record("eval", 50, 2.0)  # evaluation timed: 0.04 s an example
+    assert clock.eta() == pytest.approx((50 + 100) * 0.2 + (0 + 50) * 0.04)
+    clock.plan_cell(train_examples=100, eval_examples=50)  # the second cell starts: nothing after it
+    assert clock.eta() == pytest.approx((50 + 100) * 0.2 + 50 * 0.04)
+
+
+def test_a_terminal_of_zero_rows_gets_lines_not_bars():
+    """A pseudo-terminal nobody sized reports 0 rows and 0 columns (some containers and CI runners): tqdm would
+    draw nothing there, so progress falls back to lines."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w") as tty:
+        try:
+            assert tty.isatty() and os.get_terminal_size(follower) == (0, 0)
+            assert not isinstance(progress.for_stream(tty), progress.Bars)
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # now sized 80 x 24
+            assert isinstance(progress.for_stream(tty), progress.Bars)
+        finally:
+            os.close(leader)
 
 
 def test_durations_and_eta():

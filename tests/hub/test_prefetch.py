@@ -3,6 +3,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import go_online
 
 from harness.cli.commands import main
 from harness.errors import UserError
@@ -64,7 +65,7 @@ def test_prefetch_calls_the_library_with_the_resolved_commit_and_writes_the_lock
                                                                      "tokenizer.model", "README.md"])})
     monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda api, *a, **kw: fake.repo_info(api, *a, **kw))
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    go_online(monkeypatch)
     monkeypatch.setattr(reachability, "_hub_unreachable", lambda url: None)  # the probe: this machine has no hub
     mirror = tmp_path / "mirror"
     assert main(["prefetch", "--tasks", "hatebr", "--models", "ttl-160m", "--mirror", str(mirror)]) == 0
@@ -104,7 +105,7 @@ def test_prefetch_refuses_offline_mode_and_reports_an_unknown_repo_in_one_line(t
     import huggingface_hub
 
     assert main(["prefetch", "--tasks", "assin2", "--models", "ttl-160m", "--mirror", str(tmp_path)]) == 2  # offline
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    go_online(monkeypatch)
     monkeypatch.setattr(reachability, "_hub_unreachable", lambda url: None)
 
     def not_found(api, repo_id, **kw):  # the library's errors carry an HTTP response; the text is what counts

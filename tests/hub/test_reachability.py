@@ -1,13 +1,12 @@
 """One quick look at the hub: an unreachable hub is one line within seconds, naming the ways to work offline."""
 import http.server
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 
-from conftest import ADVICE, closed_port, harness
+from conftest import ADVICE, closed_port, go_online, harness, online_env
 
 from harness.cli.commands import main
 from harness.hub import reachability
@@ -60,8 +59,10 @@ def test_probe_any_http_answer_is_reachable():
 def test_run_fails_in_one_line_within_seconds_when_the_hub_is_unreachable(tmp_path, monkeypatch, capsys):
     """Without HF_HUB_OFFLINE, a run that needs the hub asks it once; the libraries alone retry every file
     five times with back-off (1 + 2 + 4 + 8 + 8 s) before they give up: about 50 s and 20 lines."""
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    go_online(monkeypatch)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    import torch  # noqa: F401  (the run imports it before asking the hub: seconds on a busy machine, not retries)
+
     t0 = time.perf_counter()
     code = main(["run", "--task", "assin2", "--model", "ttl-160m", "--results", str(tmp_path / "r")])
     elapsed = time.perf_counter() - t0
@@ -76,8 +77,7 @@ def test_run_fails_in_one_line_within_seconds_when_the_hub_is_unreachable(tmp_pa
 def test_the_command_as_a_user_runs_it_prints_nothing_else(tmp_path):
     """The same through a fresh interpreter, where library logging would show: still one line. (Its time
     includes interpreter start-up on a shared machine; the bound only rules out the libraries' retries.)"""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-    env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"
+    env = online_env(HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "hatebr", "--model", "bertimbau-base",
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120)

@@ -181,6 +181,10 @@ def test_qlora_without_cuda_is_one_line_and_exit_2_before_any_loading(toy_env, t
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
                         classmethod(lambda cls, *a, **k: loaded.append("tokenizer")))
     monkeypatch.setattr(data_mod, "prepare", lambda *a, **k: loaded.append("data"))
+    # Where bitsandbytes is installed (the qlora extra), peft imports it as soon as any test imports peft: take it
+    # out of sys.modules for this run (monkeypatch puts it back), so that an import by the run shows again.
+    for name in [m for m in sys.modules if m.partition(".")[0] == "bitsandbytes"]:
+        monkeypatch.delitem(sys.modules, name)
     rc = main(["run", "--task", "toy", "--model", str(tiny_decoder), "--mirror", str(toy_env["mirror"]),
                "--results", str(toy_env["results"]), "--peft", "qlora", "--device", "cpu"])
     err = capsys.readouterr().err

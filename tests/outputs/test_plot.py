@@ -196,3 +196,30 @@ def test_plot_writes_a_png(tmp_path, capsys):
     assert main(["plot", "--results", str(tmp_path)]) == 0
     png = tmp_path / "plot-clean-default.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_each_panel_draws_the_trivial_baseline_and_its_axis_includes_it(table):
+    """A line where a predictor that never reads the text scores; the axis always reaches it, so a model at
+    its baseline is seen to be there."""
+    baselines = {"imdb": 50.0, "assin2": 70.0}
+    fig = plot.tasks_figure(table, {}, baselines)
+    for task, display in TASKS:
+        ax = panels(fig)[display]
+        lines = [ln for ln in ax.lines if ln.get_linestyle() == "--" and set(ln.get_xdata()) == {baselines[task]}]
+        assert len(lines) == 1
+        low, high = ax.get_xlim()
+        assert low <= baselines[task] < 80.0 <= high  # the baseline and the lowest dot (one seed at 80, 88)
+    assert "trivial baseline (reads no text)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    plt.close(fig)
+    assert "dashed line: the trivial baseline" in plot.tasks_caption(table, {}, baselines)
+
+
+def test_an_axis_spans_enough_that_noise_is_not_drawn_as_a_gap():
+    """One dot at 29.1, on its baseline, once got an axis from 28.25 to 30.00: a hundredth of a point looked
+    like a gap. An axis of a % metric spans at least MIN_SPAN points, inside 0-100 where that cuts nothing."""
+    accuracy = tb.ColumnScore("macro_f1")
+    low, high = plot.x_limits([29.1, 29.14], accuracy)
+    assert high - low >= plot.MIN_SPAN and low < 29.1 and 29.14 < high
+    assert plot.x_limits([1.0, 2.0], accuracy)[0] == 0.0 and plot.x_limits([99.0, 100.0], accuracy)[1] == 100.0
+    low, high = plot.x_limits([0.47, 0.76], tb.ColumnScore("mse"))  # a metric in its own units: no 0-100 frame
+    assert low < 0.47 and 0.76 < high < 1.0

