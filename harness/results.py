@@ -17,10 +17,10 @@ __all__ = ["COLUMNS", "frame", "load", "read", "table"]
 
 def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants: list[str] | None = None,
           tasks: list[tuple[str, str]] | None = None, models: list[tuple[str, str]] | None = None,
-          published: dict | None = None, scoring: dict | None = None) -> str:
+          published: dict | None = None, scoring: dict | None = None, notes: dict | None = None) -> str:
     """The text `harness table` prints for these results: one table per variant (default: every variant in
     df), the tasks that have results and the models in the registry's order (or as
-    given: (name, display) pairs). Raises UserError where
+    given: (name, display) pairs); notes: variant -> a note under its legend. Raises UserError where
     records of one cell differ in task definition, data, model weights or precision (harness/aggregate/pooling.py)."""
     from harness.aggregate import pooling
     from harness.outputs.table_text import render_scores
@@ -39,4 +39,4 @@ def table(df, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", variants:
     variants = variants if variants is not None else variants_of(df)
     scores = sorted((s for s in scores_of(df, protocol, scoring=scoring) if s.variant in variants),
                     key=lambda s: (variants.index(s.variant), s.precision))
-    return render_scores(scores, protocol, fmt, tasks, models, published, scoring)
+    return render_scores(scores, protocol, fmt, tasks, models, published, scoring, notes)

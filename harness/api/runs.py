@@ -77,7 +77,7 @@ def plan_run(task: str, model: str, *, seeds: int | Iterable[int] | None = None,
     if argv is None:  # called from Python: record the command that does the same
         argv = ["run", "--task", task_spec.name, "--model", model, "--seed", ",".join(map(str, seed_values)),
                 *setting_flags(given), *(["--limit", str(limit)] if limit is not None else []),
-                *(["--mirror", str(mirror)] if mirror else [])]
+                *(["--mirror", str(mirror)] if mirror else []), *(["--results", str(results)] if results else [])]
     plan = RunPlan(task=task_spec, model=model_spec, cfg=cfg, seeds=seed_values, todo=seed_values, limit=limit,
                    results=folder, mirror=mirror, trust_remote_code=trust_remote_code, use_cache=use_cache,
                    argv=list(argv))
@@ -114,18 +114,19 @@ def _check_before_loading(cfg: RunConfig, processes: int | None) -> None:
         raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
 
 
-def run_planned(plan: RunPlan) -> list:
+def run_planned(plan: RunPlan, on_epoch=None) -> list:
     """Train the plan's seeds left to run, one record each (written by the main process); the records of every
-    seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed")."""
+    seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed").
+    on_epoch(seed, epoch metrics): after each epoch; a reason it returns stops that fit (status "pruned")."""
     from harness.record.store import read_record, record_path
 
-    trained = {seed: _run_seed(plan, seed) for seed in plan.todo}
+    trained = {seed: _run_seed(plan, seed, on_epoch) for seed in plan.todo}
     return [trained[s] if s in trained else
             read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
             for s in plan.seeds]
 
 
-def _run_seed(plan: RunPlan, seed: int):
+def _run_seed(plan: RunPlan, seed: int, on_epoch=None):
     """One seed: train, write the record (rank 0), say the headline."""
     from harness.finetune import distributed
     from harness.finetune.cell import run_cell
@@ -140,7 +141,8 @@ def _run_seed(plan: RunPlan, seed: int):
     try:
         record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
                           allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
-                          checkpoint_dir=checkpoints)
+                          checkpoint_dir=checkpoints,
+                          on_epoch=None if on_epoch is None else lambda epoch: on_epoch(seed, epoch))
     except RunFailed as exc:
         record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
         record.command_line = command_line(plan.argv)
@@ -154,6 +156,7 @@ def _run_seed(plan: RunPlan, seed: int):
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
         text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
+        text += f"; pruned: {record.failure}" if record.status == "pruned" else ""
         print(f"{task.name}/{model.name} seed {seed}: test {task.main} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}", flush=True)
     return record

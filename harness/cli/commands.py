@@ -1,4 +1,4 @@
-"""The `harness` command line: list, run, sweep, demo, prefetch, export; the commands that show records (table,
+"""The `harness` command line: list, run, sweep, tune, demo, prefetch, export; the commands that show records (table,
 compare, plot, report) are in harness/cli/show.py. Each parses its flags and calls the Python API (harness/api/).
 Heavy libraries (torch, transformers, datasets) load only inside the commands that need them, so `harness
 --help` and `harness list` stay quick."""
@@ -117,6 +117,26 @@ def cmd_sweep(args, argv) -> int:
     return 1 if result.failed else 0
 
 
+def _search_flags(args) -> dict:
+    """The search's flags (harness tune, harness sweep --tune) as the API takes them."""
+    return dict(grid=args.grid, search_seeds=args.search_seeds, sampler=args.sampler, trials=args.trials,
+                prune=args.prune, storage=args.storage)
+
+
+def cmd_tune(args, argv) -> int:
+    import harness.api as api
+    from harness.grid.plan import SLURM_FLAGS
+    from harness.outputs.search_text import summary
+
+    seeds = parse_seeds(args.seed, args.seeds) if args.seed is not None or args.seeds is not None else None
+    result = api.tune(args.task, args.model, seeds=seeds, jobs=args.jobs, executor=args.executor,
+                      slurm={k: getattr(args, k) for k in SLURM_FLAGS}, limit=args.limit, results=args.results,
+                      mirror=args.mirror, family=args.family, trust_remote_code=args.trust_remote_code,
+                      use_cache=not args.no_cache, **_search_flags(args), **_settings(args))
+    print(summary(result.search, result.records))
+    return 1 if any(r.status != "complete" for r in result.records) else 0
+
+
 def cmd_demo(args, argv) -> int:
     from harness.cli.demo import DemoSettings, run
 
@@ -141,7 +161,8 @@ def cmd_export(args, argv) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export, "report": cmd_report}
+            "sweep": cmd_sweep, "tune": cmd_tune, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export,
+            "report": cmd_report}
 
 
 def _on_sigterm(signum, frame):
