@@ -112,14 +112,20 @@ def table(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL
 
 def cost_table(results: str | Path | None = None, *, format: str = "markdown", variant: str | None = None,
                output: str | Path | None = None) -> str:
-    """`harness table --cost`: per task, model and variant, what was trained and what it cost; written to
-    <results>/table-cost.<ext> (or `output`)."""
+    """`harness table --cost`: per task, model and variant, what was trained and what it cost, and per search what
+    its candidates cost in total; written to <results>/table-cost.<ext> (or `output`)."""
     from harness.files import write_or_fail
     from harness.outputs import cost_table as costs
+    from harness.record.search import read_searches
 
     folder = results_folder(results)
     records, variants = complete_records(folder, variant)
-    text = costs.render(costs.cost_rows([r for r in records if r.variant in variants]), format)
+    searches, warnings = read_searches(folder)
+    for w in warnings:
+        say(f"warning: {w}")
+    searches = [s for s in searches if variant is None or s.base_variant == variant]
+    text = costs.render(costs.cost_rows([r for r in records if r.variant in variants]), format,
+                        costs.search_rows(searches))
     out = Path(output) if output else folder / f"table-cost.{costs.EXTENSIONS[format]}"
     write_or_fail(out, text, "the table")
     say(f"(written to {out})")
@@ -169,15 +175,22 @@ def plot(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL,
 
 def report(results: str | Path | None = None, *, suite: str | None = None, group: str | None = None,
            output: str | Path | None = None) -> Path:
-    """`harness report`: one self-contained HTML page of every result; returns where it was written."""
+    """`harness report`: one self-contained HTML page of every result (the tuned protocol too, where searches
+    exist); returns where it was written."""
+    from harness.aggregate.tuned import tuned_cells
     from harness.files import write_or_fail
     from harness.outputs.report import render_report
+    from harness.record.search import read_searches
 
     folder = results_folder(results)
     records, variants = complete_records(folder, None)
     shown = axes(records, variants, suite, None, False, group)
+    searches, warnings = read_searches(folder)
+    for w in warnings:
+        say(f"warning: {w}")
+    cells = tuned_cells(shown.records, searches) if searches else None  # the tuned protocol, where searched
     out = Path(output) if output else folder / "report.html"
-    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder)
+    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder, cells)
     return write_or_fail(out, html, "the report")
 
 

@@ -17,10 +17,13 @@ from pathlib import Path
 from harness import __version__
 from harness.aggregate import table as tb
 from harness.outputs import plot, table_text
+from harness.record.protocols import TUNED
 from harness.record.store import record_path
 
 PROTOCOLS = {"published": "best epoch picked on the test split, as the paper did",
              "clean": "epoch picked on validation, test read at that epoch"}
+# Shown where searches exist (`harness tune`): each cell at its own setting (harness/aggregate/tuned.py).
+TUNED_ABOUT = "each cell at the setting its search chose on validation, epoch picked on validation, test at that epoch"
 # How `harness table` shows each mark (to_markdown): bold for best, italic with ≈ for tied, † for untested;
 # an undefined cell shows n/a. A mark kind not listed here is still shown, as a tag naming it.
 MARK_STYLES = {"best": ("best", ""), "tied": ("tied", "≈"), "untested": ("untested", "†"),
@@ -105,7 +108,9 @@ def _detail_id(section: str, model: str, task: str) -> str:
     return f"{section}-d-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model}--{task}")
 
 
-def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set) -> View:
+def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set,
+               note: str | None = None) -> View:
+    """One leaderboard view; note: markdown lines shown under its legend (the tuned protocol's searches)."""
     comparable = published if table.metric == "accuracy" else {}  # the paper reports accuracy only
     rows = []
     for row in table.rows:
@@ -130,9 +135,13 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
 
         figure = Markup(plot.to_svg(plot.tasks_figure(table, comparable)))
         caption = plot.tasks_caption(table, comparable)
+    from markupsafe import Markup
+
+    legend = inline_markdown(table_text.legend(table))
+    for line in (note or "").splitlines():
+        legend += Markup("<br>") + inline_markdown(line)
     return View(protocol=table.protocol, metric=table.metric, metric_label=tb.METRICS[table.metric], rows=rows,
-                legend=inline_markdown(table_text.legend(table)), published_rows=tb.published_rows(table, comparable),
-                figure=figure, caption=caption)
+                legend=legend, published_rows=tb.published_rows(table, comparable), figure=figure, caption=caption)
 
 
 def _values(values) -> str:
@@ -243,13 +252,17 @@ def _scoring(records, metric: str) -> dict:
 
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
-                  results: Path) -> Section:
+                  results: Path, tuned: tuple | None = None) -> Section:
+    """tuned: (the tuned cells' records of this variant, their note), where searches exist."""
     section_id = f"v{index}"
     tables = {(p, m): tb.build_table(records, p, tasks, models, variant, metric=m, scoring=_scoring(records, m))
               for p in PROTOCOLS for m in tb.METRICS}
+    tuned_tables = {} if tuned is None else {
+        (TUNED, m): tb.build_table(tuned[0], TUNED, tasks, models, variant, metric=m, scoring=_scoring(tuned[0], m))
+        for m in tb.METRICS}
     # Columns any view fills (the CLI shows every registered task; a page hides the empty ones).
     columns = [(c, d) for c, d in tables[next(iter(tables))].columns
-               if any(r.cell(c) is not None for t in tables.values() for r in t.rows)]
+               if any(r.cell(c) is not None for t in [*tables.values(), *tuned_tables.values()] for r in t.rows)]
     by_cell: dict = {}
     for r in records:
         by_cell.setdefault((r.model.name, r.task.name), []).append(r)
@@ -259,24 +272,39 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t])
                for (m, t), recs in cells.items()]
     views = [build_view(t, published, columns, section_id, set(cells)) for t in tables.values()]
+    # A tuned cell's seeds are another variant's records: no detail view of this section's records behind it.
+    views += [build_view(t, published, columns, section_id, set(), tuned[1]) for t in tuned_tables.values()]
     return Section(id=section_id, variant=variant, about=_about(records), columns=columns, views=views,
                    details=details)
 
 
-def render_report(records, tasks: list, models: list, published: dict, results: Path) -> str:
-    """records: complete RunRecords. tasks/models/published: as `harness table` gets them."""
+def render_report(records, tasks: list, models: list, published: dict, results: Path, tuned=None) -> str:
+    """records: complete RunRecords. tasks/models/published: as `harness table` gets them. tuned: the tuned
+    protocol's cells (aggregate/tuned.TunedCells) where searches exist: a third protocol in every searched variant."""
     import jinja2
 
-    variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
-    sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results)
+    from harness.aggregate.groups import variant_order
+
+    searched = {s.base_variant for s in tuned.searches} if tuned is not None else set()
+    variants = variant_order({r.variant for r in records} | searched)
+    sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results,
+                              _tuned_part(tuned, v) if v in searched else None)
                 for i, v in enumerate(variants)]
+    protocols = {**PROTOCOLS, **({TUNED: TUNED_ABOUT} if searched else {})}
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     commits = sorted({(r.harness.git_commit or "")[:10] + (" (dirty)" if r.harness.git_dirty else "")
                       for r in records} - {""})
     return env.get_template("report.html.j2").render(
-        sections=sections, task_names=dict(tasks), protocols=PROTOCOLS, metrics=tb.METRICS, results=str(results),
+        sections=sections, task_names=dict(tasks), protocols=protocols, detail_protocols=PROTOCOLS,
+        metrics=tb.METRICS, results=str(results),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), commits=commits,
         counts={"runs": len(records), "models": len({r.model.name for r in records}),
                 "tasks": len({r.task.name for r in records}), "variants": len(variants)})
+
+
+def _tuned_part(tuned, variant: str) -> tuple:
+    from harness.outputs.search_text import tuned_note
+
+    return [r for r in tuned.records if r.variant == variant], tuned_note(tuned, variant)
