@@ -186,6 +186,8 @@ def run(task: str, model: str, *, seeds: int | Iterable[int] | None = None, limi
 
 # ------------------------------------------------------------------ the grid: harness sweep
 
+SEARCH_DEFAULTS = dict(grid=None, search_seeds=None, sampler=None, trials=None, prune=False, storage=None)
+
 @dataclass
 class SweepResult:
     plan: object  # grid.plan.SweepPlan: the cells, done or to do
@@ -200,10 +202,14 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
           seeds: int | Iterable[int] | None = None, *, config: str | Path | None = None, limit: int | None = None,
           mirror: str | None = None, executor: str | None = None, jobs: int | str | None = None,
           slurm: dict | None = None, results: str | Path | None = None, force: bool = False,
-          trust_remote_code: bool = False, dry_run: bool = False, **settings) -> SweepResult:
+          trust_remote_code: bool = False, dry_run: bool = False, tune: dict | None = None,
+          **settings) -> SweepResult:
     """The grid tasks x models x seeds, each cell its own `harness run` (local processes, or SLURM through
     submitit), skipping cells already done. config: a sweep file (its values where these are not given).
-    slurm: partition, gpus, time_min, mem, cpus, array_parallelism. dry_run: plan only."""
+    slurm: partition, gpus, time_min, mem, cpus, array_parallelism. dry_run: plan only. tune: one `harness tune`
+    per (task, model) instead, with these search options (grid, search_seeds, sampler, trials, prune, storage as
+    harness.tune takes them; {} for the defaults), its final seeds the sweep's seeds (default 3)."""
+    from harness.api import tuning
     from harness.grid import executors
     from harness.grid import plan as grid
     from harness.registry.load import load_models, load_tasks
@@ -213,12 +219,17 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
     request = grid.SweepRequest(tasks=tasks, models=models, seeds=seeds, limit=limit, mirror=mirror,
                                 executor=executor, jobs=jobs, slurm=dict(slurm or {}),
                                 config=str(config) if config else None, force=force,
-                                trust_remote_code=trust_remote_code)
+                                trust_remote_code=trust_remote_code,
+                                tune=None if tune is None else tuning.search_argv(**{**SEARCH_DEFAULTS, **tune}))
     plan = grid.resolve(request, settings_of(settings), all_tasks, all_models, folder)
     todo = plan.todo
+    for cell in todo if tune is not None else []:  # each search's checks now, not in a job an hour later
+        tuning.resolve(cell.task, cell.model_arg, seeds=plan.spec.seeds, limit=limit, results=folder, mirror=mirror,
+                       trust_remote_code=trust_remote_code, **tune, **settings)
+    shape = f"{len(plan.spec.seeds)} seeds" if tune is None else f"one search each, {len(plan.spec.seeds)} final seeds"
     say(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
-         f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
-         f"{len(todo)} to run with the {plan.executor} executor")
+        f"{shape}), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
+        f"{len(todo)} to run with the {plan.executor} executor")
     if dry_run or not todo:
         return SweepResult(plan, [])
     log_dir = folder / "logs"

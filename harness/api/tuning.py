@@ -139,17 +139,26 @@ def final_runs(request: TuneRequest, record) -> list:
         return run_planned(plan)
 
 
+def search_argv(grid, search_seeds: int | None, sampler: str | None, trials: int | None, prune: bool,
+                storage: str | None) -> list[str]:
+    """The search's flags of `harness tune`, as given (grid: {field: values} or ["lr=1e-5,2e-5", ...])."""
+    if isinstance(grid, dict):
+        grid = [f"{k}={','.join(repr(v) if isinstance(v, float) else str(v) for v in values)}"
+                for k, values in grid.items()]
+    argv = [a for g in grid or [] for a in ("--grid", g)]
+    argv += ["--search-seeds", str(search_seeds)] if search_seeds is not None else []
+    argv += ["--sampler", sampler] if sampler else []
+    argv += ["--trials", str(trials)] if trials is not None else []
+    argv += ["--prune"] if prune else []
+    return argv + (["--storage", storage] if storage else [])
+
+
 def tune_argv(request: TuneRequest) -> list[str]:
     """The `harness tune` command of one worker of this search (one process, local executor)."""
     spec = request.spec
-    grid = [f"{k}={','.join(repr(v) if isinstance(v, float) else str(v) for v in values)}"
-            for k, values in spec.grid.items()]
     argv = ["tune", "--task", spec.task, "--model", request.model_arg, "--seed", ",".join(map(str, spec.final_seeds)),
-            "--search-seeds", str(len(spec.search_seeds)), "--sampler", spec.sampler, "--results", str(spec.results),
-            *[a for g in grid for a in ("--grid", g)], *setting_flags(request.given)]
-    argv += ["--trials", str(spec.trials)] if spec.trials is not None else []
-    argv += ["--prune"] if spec.prune else []
-    argv += ["--storage", spec.storage] if spec.storage else []
+            "--results", str(spec.results), *search_argv(spec.grid, len(spec.search_seeds), spec.sampler, spec.trials,
+                                                          spec.prune, spec.storage), *setting_flags(request.given)]
     argv += ["--limit", str(spec.limit)] if spec.limit is not None else []
     argv += ["--mirror", str(request.mirror)] if request.mirror else []
     argv += ["--family", request.family] if request.family else []

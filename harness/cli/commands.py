@@ -13,6 +13,7 @@ from harness.cli.parser import build_parser
 from harness.cli.show import cmd_compare, cmd_plot, cmd_report, cmd_table
 from harness.config import RunConfig, parse_seeds
 from harness.errors import UserError
+from harness.record.protocols import DEFAULT_PROTOCOL
 
 
 def _settings(args) -> dict:
@@ -91,10 +92,14 @@ def cmd_sweep(args, argv) -> int:
     from harness.grid.plan import SLURM_FLAGS
 
     seeds = parse_seeds(args.seed, args.seeds) if args.seed is not None or args.seeds is not None else None
+    search = _search_flags(args)
+    if not args.tune and any(v not in (None, False) for v in search.values()):
+        given = next(k for k, v in search.items() if v not in (None, False))
+        raise UserError(f"--{given.replace('_', '-')} is a search flag: add --tune (one `harness tune` per cell)")
     result = api.sweep(args.tasks, args.models, seeds, config=args.config, limit=args.limit, mirror=args.mirror,
                        executor=args.executor, jobs=args.jobs, slurm={k: getattr(args, k) for k in SLURM_FLAGS},
                        results=args.results, force=args.force, trust_remote_code=args.trust_remote_code,
-                       dry_run=args.dry_run, **_settings(args))
+                       dry_run=args.dry_run, tune=search if args.tune else None, **_settings(args))
     plan = result.plan
     if args.dry_run:
         for c in plan.cells:
@@ -113,7 +118,8 @@ def cmd_sweep(args, argv) -> int:
 
         tasks = load_tasks()
         suite = "ttl" if all("ttl" in tasks[t].suites for t in plan.spec.tasks) else "all"  # every task swept
-        sys.stdout.write(api.table(args.results, variant=plan.variant, group="all", suite=suite, write=True))
+        sys.stdout.write(api.table(args.results, variant=plan.variant, group="all", suite=suite, write=True,
+                                   protocol="tuned" if args.tune else DEFAULT_PROTOCOL))
     return 1 if result.failed else 0
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from harness.errors import UserError, short
 from harness.finetune.progress import duration, eta
-from harness.grid.plan import GridCell, Outcome, SweepSpec, cell_argv
-from harness.record.store import is_complete
+from harness.grid.plan import GridCell, Outcome, SweepSpec, cell_argv, finished
 
 
 def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
@@ -21,7 +20,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
     while pending or running:
         while pending and len(running) < jobs:
             cell = pending.pop(0)
-            log = log_dir / f"{cell.task}__{cell.model}__seed{cell.seed}.log"
+            log = log_dir / f"{cell.task}__{cell.model}__{'tune' if cell.seed is None else f'seed{cell.seed}'}.log"
             fh = open(log, "w")
             proc = subprocess.Popen([sys.executable, "-m", "harness", *cell_argv(cell, spec, results)],
                                     stdout=fh, stderr=subprocess.STDOUT)
@@ -34,7 +33,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
                 continue
             fh.close()
             running.remove(item)
-            ok = proc.returncode == 0 and is_complete(cell.path)
+            ok = proc.returncode == 0 and finished(cell)
             outcome = Outcome(cell, ok, time.perf_counter() - t0, log, "" if ok else _last_line(log))
             outcomes.append(outcome)
             report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t_start))
@@ -96,7 +95,7 @@ def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor
     for cell, job in zip(cells, jobs, strict=True):
         try:
             code = job.result()
-            ok, message = code == 0 and is_complete(cell.path), "" if code == 0 else f"exit code {code}"
+            ok, message = code == 0 and finished(cell), "" if code == 0 else f"exit code {code}"
         except Exception as exc:  # a job that died (time limit, node failure) fails its cell only
             ok, message = False, short(exc, last=True, fallback="job failed")
         log = Path(str(job.paths.stdout)) if hasattr(job, "paths") else None

@@ -158,6 +158,21 @@ def write_once(path: Path, record: SearchRecord) -> bool:
         Path(tmp).unlink(missing_ok=True)
 
 
+def is_finished(path: Path) -> bool:
+    """Whether the search whose record would be at `path` is done: its record written, and the final seeds'
+    records complete (where it chose a setting)."""
+    from harness.record.store import is_complete, record_path
+
+    try:
+        record = read_search(path)
+    except (OSError, ValueError):
+        return False
+    results = Path(path).parents[4]  # <results>/search/<task>/<model>/<base variant>/search.json
+    return record.choice is None or all(
+        is_complete(record_path(results, record.task, record.model, record.choice.variant, s))
+        for s in record.final_seeds)
+
+
 def read_searches(results: Path) -> tuple[list[SearchRecord], list[str]]:
     """Every search record under <results>/search/, and a warning per file that is not one."""
     records, warnings = [], []
