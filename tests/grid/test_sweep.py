@@ -215,19 +215,6 @@ def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
                  "--results", str(toy_env["results"])]) == 2
 
 
-@pytest.fixture
-def slurm(tmp_path_factory):
-    import slurm_cluster
-
-    why = slurm_cluster.missing()
-    if why:
-        pytest.skip(f"no SLURM test cluster: {why}")
-    cluster = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm"))
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 @pytest.mark.slow
 def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decoder, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
