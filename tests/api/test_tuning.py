@@ -108,3 +108,13 @@ def test_the_worker_command_parses_back_to_the_same_search(toy_env, tiny_encoder
                            sampler=args.sampler, trials=args.trials, prune=args.prune, limit=args.limit,
                            batch_size=args.batch_size, results=args.results, mirror=args.mirror)
     assert again.spec.study_name == request.spec.study_name and again.spec.grid == request.spec.grid
+
+
+def test_the_study_minimizes_a_lower_is_better_main_metric(toy_env, tiny_encoder):
+    from conftest import TOYREG_TASK
+
+    (toy_env["registry"] / "tasks" / "toymse.yaml").write_text(
+        TOYREG_TASK.replace("name: toyreg", "name: toymse").replace("type: regression", "type: regression\nmain: mse"),
+        encoding="utf-8")
+    assert tuning.resolve("toymse", str(tiny_encoder), results=toy_env["results"]).spec.direction == "minimize"
+    assert tuning.resolve("toyreg", str(tiny_encoder), results=toy_env["results"]).spec.direction == "maximize"

@@ -105,7 +105,7 @@ def test_failed_and_pruned_candidates_are_never_chosen(toy_env, tiny_encoder):
     assert record.choice.settings == {"learning_rate": 2e-5} and "1 pruned, failed or unfinished" in record.choice.why
     # a pruned candidate whose partial score beats every complete one is not chosen either
     pruned = search_worker.read_candidate(spec, {"learning_rate": 2e-5})[0]
-    pruned.state, pruned.mean, pruned.scores = "pruned", None, {"1000": 0.99}
+    pruned.state, pruned.mean, pruned.scores = "pruned", 0.99, {"1000": 0.99}  # a mean it should not have
     complete = search_worker.read_candidate(spec, {"learning_rate": 1e-5})[0]
     assert search_worker.choose([pruned, complete], spec).settings == {"learning_rate": 1e-5}
     assert search_worker.choose([pruned], spec) is None
@@ -226,10 +226,10 @@ def test_two_workers_on_one_study_train_each_candidate_once(toy_env, tiny_encode
 
 @pytest.mark.slow
 def test_a_killed_search_resumes_and_trains_only_what_was_missing(toy_env, tiny_encoder):
-    argv = tune_cmd(toy_env, tiny_encoder, "--grid", "lr=1e-5,2e-5,4e-5")
+    argv = tune_cmd(toy_env, tiny_encoder, "--grid", "lr=1e-5,2e-5,3e-5")  # no default rate: every one named
     name = local_name(tiny_encoder)
     folders = [toy_env["results"] / "search" / "toy" / name / f"epochs=1_learning_rate={lr}_limit16"
-               for lr in ("1e-05", "2e-05", "4e-05")]
+               for lr in ("1e-05", "2e-05", "3e-05")]
     proc = subprocess.Popen([sys.executable, "-m", "harness", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     deadline = time.time() + 300
@@ -247,7 +247,7 @@ def test_a_killed_search_resumes_and_trains_only_what_was_missing(toy_env, tiny_
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     lines = trained_lines(rerun.stderr)
     finished_lr = done[0].name.split("learning_rate=")[1].split("_")[0]  # e.g. 1e-05
-    assert len(lines) == 2 and not any(f"learning_rate={finished_lr}:" in ln for ln in lines)
+    assert len(lines) == 2 and not any(f"learning_rate={finished_lr}:" in ln for ln in lines), rerun.stderr[-3000:]
     assert read_record(done[0] / "seed1000.json").created_at == first  # the finished candidate was not trained again
     assert all((f / "seed1000.json").exists() for f in folders)
     assert (claimed[0] / "claim.1").exists()  # the killed worker's claim was taken over

@@ -1,5 +1,6 @@
-"""The search record (record/search.py) and the records a search writes: JSON both ways, checked on reading; a
-candidate's state and score from its records, read on validation only; pruned records."""
+"""The search record (record/search.py; the file named apart from tests/grid/test_search.py) and the records a
+search writes: JSON both ways, checked on reading; a candidate's state and score from its records, read on
+validation only; pruned records."""
 import json
 
 import pytest

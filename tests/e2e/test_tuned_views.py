@@ -81,7 +81,9 @@ def test_export_report_plot_and_cost_take_the_tuned_protocol(tuned_results, caps
     assert "value: 90.0" in out and "protocol tuned (setting (e.g. learning rate) searched" in out
     run(capsys, "report", "--results", tuned_results, "--group", "all", "--suite", "all")
     html = (tuned_results / "report.html").read_text()
-    assert 'data-protocol="tuned"' in html and "chose learning_rate=2e-05" in html and "c on toy: – (no search)" in html
+    assert '<button type="button" data-protocol="tuned"' in html  # the switch offers it ...
+    assert '<div class="view" data-protocol="tuned"' in html  # ... and shows its leaderboard, with the searches
+    assert "chose learning_rate=2e-05" in html and "c on toy: – (no search)" in html
     png = run(capsys, "plot", "--protocol", "tuned", "--results", tuned_results, "--group", "all", "--suite", "all")
     assert png.strip().endswith("plot-tuned-default.png")
     cost = run(capsys, "table", "--cost", "--results", tuned_results)
