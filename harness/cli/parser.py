@@ -86,14 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(sub) -> None:
     """harness run: one cell, one record per seed."""
     p = sub.add_parser("run", help="fine-tune one model on one task (one record per seed)")
-    p.add_argument("--task", required=True, help="a registered task (see harness list)")
-    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
-    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
-    p.add_argument("--seed", help="seed(s), comma-separated (default 42)")
-    p.add_argument("--seeds", type=int, help="run N seeds: 42, 43, ...")
-    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
-    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
-    _results_flag(p)
+    _add_cell_flags(p, "a registered task (see harness list)", "seed(s), comma-separated (default 42)",
+                    "run N seeds: 42, 43, ...")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
                                                                     "code from its repository")
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
@@ -103,6 +97,18 @@ def _add_run(sub) -> None:
                         "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`; "
                         "with --sharding fsdp the model is sharded over them instead of copied")
     _add_run_config_flags(p)
+
+
+def _add_cell_flags(p, task_help: str, seed_help: str, seeds_help: str) -> None:
+    """One (task, model) cell: harness run and harness tune."""
+    p.add_argument("--task", required=True, help=task_help)
+    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
+    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
+    p.add_argument("--seed", help=seed_help)
+    p.add_argument("--seeds", type=int, help=seeds_help)
+    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
+    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
+    _results_flag(p)
 
 
 def _add_sweep(sub) -> None:
@@ -163,14 +169,8 @@ def _add_tune(sub) -> None:
     """harness tune: one cell at its own best setting, searched on validation."""
     p = sub.add_parser("tune", help="search one model's best learning rate (or other recipe fields) on one task on "
                                     "validation, then run it with the final seeds (the tuned protocol)")
-    p.add_argument("--task", required=True, help="a registered task with a validation split (or a carved one)")
-    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
-    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
-    p.add_argument("--seed", help="final seed(s), comma-separated")
-    p.add_argument("--seeds", type=int, help="final seeds: N from 42 (default 3)")
-    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split")
-    p.add_argument("--mirror", help="a local hub mirror (or $HARNESS_MIRROR)")
-    _results_flag(p)
+    _add_cell_flags(p, "a registered task with a validation split (or a carved one)",
+                    "final seed(s), comma-separated", "final seeds: N from 42 (default 3)")
     p.add_argument("--jobs", type=int, default=1, help="workers on one study (default 1): local processes, or jobs "
                                                        "with --executor slurm|submitit-local")
     p.add_argument("--executor", choices=["local", "slurm", "submitit-local"], default="local")
