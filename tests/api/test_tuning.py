@@ -78,8 +78,8 @@ def test_without_optuna_one_line_names_the_extra(toy_env, tiny_encoder, monkeypa
 def test_no_optuna_is_imported_where_no_search_is_asked_for():
     import subprocess
 
-    code = ("import sys, harness, harness.api, harness.cli.commands, harness.grid.plan; "
-            "assert 'optuna' not in sys.modules, 'optuna imported'")
+    code = ("import sys, harness, harness.api, harness.cli.commands, harness.grid.plan, harness.grid.search, "
+            "harness.grid.search_worker, harness.api.tuning; assert 'optuna' not in sys.modules, 'optuna imported'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 

@@ -134,14 +134,11 @@ def test_an_after_epoch_hook_sees_each_epoch_and_can_stop_the_fit(toy_env, tiny_
 
     def hook(epoch):
         seen.append((epoch.epoch, epoch.validation is not None))
-        return "enough" if epoch.epoch == 2 else None
+        return "enough" if epoch.epoch == 2 else None  # None: go on
 
     task = load_tasks()["toy"]
-    rec = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=4), seed=1, limit=16,
+    rec = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=3), seed=1, limit=16,
                         mirror=str(toy_env["mirror"]), log=lambda m: None, on_epoch=hook)
     assert seen == [(1, True), (2, True)] and len(rec.fits[0].epochs) == 2
     assert (rec.status, rec.failure, rec.fits[0].stopped) == ("pruned", "enough", "enough")
     assert rec.protocols["clean"].epoch in (1, 2)  # picked among the epochs it ran
-    rec = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=2), seed=1, limit=16,
-                        mirror=str(toy_env["mirror"]), log=lambda m: None, on_epoch=lambda e: None)
-    assert rec.status == "complete" and rec.failure is None and len(rec.fits[0].epochs) == 2

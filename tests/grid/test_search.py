@@ -196,6 +196,31 @@ def test_another_search_of_a_searched_cell_is_refused(toy_env, tiny_encoder, cap
     assert sorted(toy_env["results"].rglob("*")) == before
 
 
+def test_tpe_draws_the_trials_asked_for_from_the_grid(toy_env, tiny_encoder):
+    spec = resolve(toy_env, tiny_encoder, sampler="tpe", trials=3, grid=["lr=1e-5,2e-5,4e-5,8e-5", "epochs=2,3"],
+                   epochs=None)
+    calls = []
+    record = work(spec, fake_trainer(spec, lambda p, n: {"validation": [0.1 * n] * p["epochs"],
+                                                          "test": [0.5] * p["epochs"]}, calls), quiet)
+    import optuna
+
+    study = optuna.load_study(study_name=record.study, storage=search_mod._storage(spec))
+    assert len(study.trials) == 3 and all(t.state.is_finished() for t in study.trials)
+    drawn = {tuple(sorted(t.params.items())) for t in study.trials}
+    assert {tuple(sorted(c.settings.items())) for c in record.candidates} == drawn  # the points TPE drew, no other
+    assert len(calls) == len(drawn) and record.sampler == "tpe" and record.trials == 3
+    assert record.choice.settings == calls[-1][0]  # the last one trained scored best (0.1 * n)
+
+
+def test_any_storage_url_optuna_takes(toy_env, tiny_encoder, tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = resolve(toy_env, tiny_encoder, grid=["lr=1e-5,2e-5"], storage=url)
+    record = work(spec, fake_trainer(spec, by_lr({1e-5: ([0.6], [0.5]), 2e-5: ([0.7], [0.5])})), quiet)
+    assert record.storage == url and (tmp_path / "studies.db").is_file()
+    assert not (spec.folder / "study.journal").exists()
+    assert record.choice.settings == {"learning_rate": 2e-5}
+
+
 # ------------------------------------------------------------------ real training, real processes
 
 def tune_cmd(toy_env, model, *extra):
