@@ -13,8 +13,9 @@ after it (tests/test_layout.py checks this order against the code):
     finetune/      one cell (cell.py) of one or two fits (fit.py): the one routine for every model
     aggregate/     records -> a DataFrame, table cells and marks, statistics, compare
     outputs/       tables as text and files, plots, the HTML report, the Hub's formats
-    grid/          the sweep: the grid of cells, executors (local, SLURM), GPU capacity
-    api/           the Python API: run, sweep, table, compare, plot, report, export (results.py, the
+    grid/          the sweep: the grid of cells, executors (local, SLURM), GPU capacity; the search of
+                   `harness tune` (Optuna), its claims and workers
+    api/           the Python API: run, sweep, tune, table, compare, plot, report, export (results.py, the
                    DataFrame face, just below it)
     cli/           the `harness` command: argument parsing plus calls to the API
 
@@ -26,6 +27,6 @@ after it (tests/test_layout.py checks this order against the code):
 __version__ = "0.1.0"
 
 from harness import results  # noqa: E402  (harness.results: the DataFrame face)
-from harness.api import compare, export, plot, report, run, sweep, table  # noqa: E402
+from harness.api import compare, export, plot, report, run, sweep, table, tune  # noqa: E402
 
-__all__ = ["compare", "export", "plot", "report", "results", "run", "sweep", "table", "__version__"]
+__all__ = ["compare", "export", "plot", "report", "results", "run", "sweep", "table", "tune", "__version__"]

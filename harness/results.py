@@ -43,8 +43,9 @@ def axes(df, variants: list[str], suite: str | None = None, metric: str | None =
                       suite, metric, normalized, group)
 
 
-def render(df, shown, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown") -> str:
-    """The table text of df's rows that `shown` (axes) shows: `harness table` and table() both end here."""
+def render(df, shown, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown", notes: dict | None = None) -> str:
+    """The table text of df's rows that `shown` (axes) shows: `harness table` and table() both end here.
+    notes: variant -> a note under its legend (the tuned protocol's)."""
     from harness.aggregate import pooling
     from harness.outputs.table_text import render_scores
 
@@ -53,4 +54,4 @@ def render(df, shown, protocol: str = DEFAULT_PROTOCOL, fmt: str = "markdown") -
     cols = shown.columns
     scores = sorted((s for s in scores_of(df, protocol, scoring=cols.scoring) if s.variant in shown.variants),
                     key=lambda s: (shown.variants.index(s.variant), s.precision))
-    return render_scores(scores, protocol, fmt, cols.tasks, shown.rows, cols.published, cols.scoring)
+    return render_scores(scores, protocol, fmt, cols.tasks, shown.rows, cols.published, cols.scoring, notes)

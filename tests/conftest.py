@@ -262,3 +262,51 @@ def example(split, i):
     """Token ids (and type ids) of example i of an EncodedSplit."""
     a, b = split.offsets[i], split.offsets[i + 1]
     return split.ids[a:b], (None if split.type_ids is None else split.type_ids[a:b])
+
+
+
+def fake_trainer(spec, curves, calls=None):
+    """A search's trainer (harness/grid/search_worker.work) for the search `spec` that writes hand-made candidate
+    records instead of training: curves(point, n) -> {"validation": [...], "test": [...]} (one value per epoch,
+    fractions of accuracy) for the n-th seed trained (n from 1), or {"status": "failed"}. It calls on_epoch after
+    each epoch as the fit does, and stops where that answers a reason (status "pruned"). calls: a list that gets
+    (point, seed) per seed trained."""
+    from records import curve_record
+
+    from harness.record.search import search_root
+    from harness.record.store import write_record
+
+    calls = [] if calls is None else calls
+
+    def train(point, seed, on_epoch):
+        calls.append((dict(point), seed))
+        curve = curves(dict(point), len(calls))
+        variant = spec.variant_of(point)
+        val, test, reason, status = [], [], None, curve.get("status", "complete")
+        for v, t in zip(curve.get("validation", []), curve.get("test", []), strict=True):
+            val.append(v)
+            test.append(t)
+            reason = on_epoch(seed, curve_record("x", "x", "x", seed, val, test).fits[0].epochs[-1])
+            if reason:
+                status = "pruned"
+                break
+        record = curve_record(spec.task, spec.model, variant, seed, val, test, status=status,
+                              reason=reason or ("training diverged" if status == "failed" else None))
+        write_record(search_root(spec.results), record)
+        return record
+
+    return train
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    """A one-node SLURM test cluster (tests/slurm_cluster.py), skipping, saying why, where none can start."""
+    import slurm_cluster
+
+    why = slurm_cluster.missing()
+    if why:
+        pytest.skip(f"no SLURM test cluster: {why}")
+    cluster = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

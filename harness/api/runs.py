@@ -77,7 +77,7 @@ def plan_run(task: str, model: str, *, seeds: int | Iterable[int] | None = None,
     if argv is None:  # called from Python: record the command that does the same
         argv = ["run", "--task", task_spec.name, "--model", model, "--seed", ",".join(map(str, seed_values)),
                 *setting_flags(given), *(["--limit", str(limit)] if limit is not None else []),
-                *(["--mirror", str(mirror)] if mirror else [])]
+                *(["--mirror", str(mirror)] if mirror else []), *(["--results", str(results)] if results else [])]
     plan = RunPlan(task=task_spec, model=model_spec, cfg=cfg, seeds=seed_values, todo=seed_values, limit=limit,
                    results=folder, mirror=mirror, trust_remote_code=trust_remote_code, use_cache=use_cache,
                    argv=list(argv))
@@ -114,20 +114,21 @@ def _check_before_loading(cfg: RunConfig, processes: int | None) -> None:
         raise UserError("--sharding fsdp shards the model over several processes: add --processes N (N >= 2)")
 
 
-def run_planned(plan: RunPlan) -> list:
+def run_planned(plan: RunPlan, on_epoch=None) -> list:
     """Train the plan's seeds left to run, one record each (written by the main process); the records of every
-    seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed")."""
+    seed asked for, in order (a skipped seed's as found; a failed run's record has status "failed").
+    on_epoch(seed, epoch metrics): after each epoch; a reason it returns stops that fit (status "pruned")."""
     from harness.finetune import progress
     from harness.record.store import read_record, record_path
 
     display = progress.for_stream(cells=len(plan.todo))  # one display for every seed: the ETA is the whole run's
-    trained = {seed: _run_seed(plan, seed, display) for seed in plan.todo}
+    trained = {seed: _run_seed(plan, seed, display, on_epoch) for seed in plan.todo}
     return [trained[s] if s in trained else
             read_record(record_path(plan.results, plan.task.name, plan.model.name, plan.variant, s))
             for s in plan.seeds]
 
 
-def _run_seed(plan: RunPlan, seed: int, display):
+def _run_seed(plan: RunPlan, seed: int, display, on_epoch=None):
     """One seed: train, write the record (rank 0), say the headline. display: where progress goes."""
     from harness.finetune import distributed
     from harness.finetune.cell import run_cell
@@ -142,7 +143,8 @@ def _run_seed(plan: RunPlan, seed: int, display):
     try:
         record = run_cell(task, model, plan.cfg, seed=seed, limit=plan.limit, mirror=plan.mirror,
                           allow_remote_code=plan.trust_remote_code, use_cache=plan.use_cache,
-                          checkpoint_dir=checkpoints, log=display)
+                          checkpoint_dir=checkpoints, log=display,
+                          on_epoch=None if on_epoch is None else lambda epoch: on_epoch(seed, epoch))
     except RunFailed as exc:
         record = failure_record(task, model, plan.cfg, seed, plan.limit, str(exc))
         record.command_line = command_line(plan.argv)
@@ -156,6 +158,7 @@ def _run_seed(plan: RunPlan, seed: int, display):
         pub, clean = record.protocols["published"], record.protocols["clean"]
         text = f"published {shown(task.main, pub.main_score):.2f}" if pub else "published –"
         text += f", clean {shown(task.main, clean.main_score):.2f}" if clean else ", clean –"
+        text += f"; pruned: {record.failure}" if record.status == "pruned" else ""
         print(f"{task.name}/{model.name} seed {seed}: test {METRICS[task.main].display} {text} "
               f"({record.timings.total_s:.0f}s) -> {path}", flush=True)
     return record
@@ -185,6 +188,8 @@ def run(task: str, model: str, *, seeds: int | Iterable[int] | None = None, limi
 
 # ------------------------------------------------------------------ the grid: harness sweep
 
+SEARCH_DEFAULTS = dict(grid=None, search_seeds=None, sampler=None, trials=None, prune=False, storage=None)
+
 @dataclass
 class SweepResult:
     plan: object  # grid.plan.SweepPlan: the cells, done or to do
@@ -200,10 +205,14 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
           seeds: int | Iterable[int] | None = None, *, config: str | Path | None = None, limit: int | None = None,
           mirror: str | None = None, executor: str | None = None, jobs: int | str | None = None,
           slurm: dict | None = None, results: str | Path | None = None, force: bool = False,
-          trust_remote_code: bool = False, dry_run: bool = False, **settings) -> SweepResult:
+          trust_remote_code: bool = False, dry_run: bool = False, tune: dict | None = None,
+          **settings) -> SweepResult:
     """The grid tasks x models x seeds, each cell its own `harness run` (local processes, or SLURM through
     submitit), skipping cells already done. config: a sweep file (its values where these are not given).
-    slurm: partition, gpus, time_min, mem, cpus, array_parallelism. dry_run: plan only."""
+    slurm: partition, gpus, time_min, mem, cpus, array_parallelism. dry_run: plan only. tune: one `harness tune`
+    per (task, model) instead, with these search options (grid, search_seeds, sampler, trials, prune, storage as
+    harness.tune takes them; {} for the defaults), its final seeds the sweep's seeds (default 3)."""
+    from harness.api import tuning
     from harness.grid import executors
     from harness.grid import plan as grid
     from harness.registry.load import load_models, load_tasks
@@ -213,13 +222,19 @@ def sweep(tasks: str | list[str] | None = None, models: str | list[str] | None =
     request = grid.SweepRequest(tasks=tasks, models=models, seeds=seeds, limit=limit, mirror=mirror,
                                 executor=executor, jobs=jobs, slurm=dict(slurm or {}),
                                 config=str(config) if config else None, force=force,
-                                trust_remote_code=trust_remote_code)
+                                trust_remote_code=trust_remote_code,
+                                tune=None if tune is None else tuning.search_argv(**{**SEARCH_DEFAULTS, **tune}))
     plan = grid.resolve(request, settings_of(settings), all_tasks, all_models, folder)
     todo = plan.todo
+    for cell in todo if tune is not None else []:  # each search's checks now, not in a job an hour later
+        tuning.resolve(cell.task, cell.model_arg, seeds=plan.spec.seeds, limit=limit, results=folder, mirror=mirror,
+                       trust_remote_code=trust_remote_code, **tune, **settings)
+    shape = f"{len(plan.spec.seeds)} seeds" if tune is None else f"one search each, {len(plan.spec.seeds)} final seeds"
     say(f"sweep: {len(plan.cells)} cells ({len(plan.spec.tasks)} tasks x {len(plan.spec.models)} models x "
-         f"{len(plan.spec.seeds)} seeds), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
-         f"{len(todo)} to run with the {plan.executor} executor")
-    estimates = estimate_cells(plan, folder, all_tasks, all_models) if todo else {}
+        f"{shape}), variant {plan.variant}: {len(plan.cells) - len(todo)} done, "
+        f"{len(todo)} to run with the {plan.executor} executor")
+    # A run's time, estimated; a search is several runs whose number pruning decides, so it gets none.
+    estimates = estimate_cells(plan, folder, all_tasks, all_models) if todo and tune is None else {}
     if estimates:
         say(grid_estimate(estimates, plan))
     if dry_run or not todo:

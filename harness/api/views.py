@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.api.common import results_folder, say
 from harness.errors import UserError
-from harness.record.protocols import DEFAULT_PROTOCOL
+from harness.record.protocols import DEFAULT_PROTOCOL, TUNED
 
 
 def complete_records(results: str | Path | None = None, variant: str | None = None) -> tuple[list, list[str]]:
@@ -35,6 +35,43 @@ def complete_records(results: str | Path | None = None, variant: str | None = No
     return records, variants
 
 
+def tuned(results: str | Path | None, records: list, paths: list | None = None):
+    """The tuned protocol's cells of these complete records (aggregate/tuned.py), with the search records under
+    results; refused where there is none."""
+    from harness.aggregate.tuned import tuned_cells
+    from harness.record.search import read_searches, search_root
+
+    folder = results_folder(results)
+    searches, warnings = read_searches(folder)
+    for w in warnings:
+        say(f"warning: {w}")
+    if not searches:
+        raise UserError(f"no search records under '{search_root(folder)}': the tuned protocol shows the cells a search "
+                        f"chose a setting for; run `harness tune --task T --model M` first")
+    return tuned_cells(records, searches, paths)
+
+
+def protocol_records(results: str | Path | None, protocol: str, variant: str | None = None):
+    """(records, variants to show, notes per variant) for a view of one protocol: the complete records; under the
+    tuned protocol, its cells (relabelled to their searches' base variants) and a note per variant saying what each
+    search chose."""
+    records, variants = complete_records(results, None if protocol == TUNED else variant)
+    if protocol != TUNED:
+        return records, variants, None
+    from harness.aggregate.groups import variant_order
+    from harness.outputs.search_text import tuned_note
+
+    cells = tuned(results, records)
+    found = variant_order({s.base_variant for s in cells.searches})
+    if variant and variant not in found:
+        raise UserError(f"no search of variant '{variant}' (searched variants: {', '.join(found)})")
+    variants = [variant] if variant else found
+    if not any(r.variant in variants for r in cells.records):
+        why = "; ".join(f"{m.model} on {m.task}: {m.why}" for m in cells.missing if m.variant in variants)
+        raise UserError(f"no tuned cell has final runs yet ({why}): run `harness tune` again to finish them")
+    return cells.records, variants, {v: tuned_note(cells, v) for v in variants}
+
+
 def axes(records: list, variants: list[str], suite: str | None = None, metric: str | None = None,
          normalized: bool = False, group: str | None = None):
     """The rows, columns and records a table of these records shows (aggregate.columns.table_axes); a note on
@@ -61,9 +98,9 @@ def table(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL
     from harness.outputs import table_files
 
     folder = results_folder(results)
-    records, variants = complete_records(folder, variant)
+    records, variants, notes = protocol_records(folder, protocol, variant)
     shown = axes(records, variants, suite, metric, normalized, group)
-    text = results_api.render(results_api.frame(shown.records), shown, protocol, format)  # as harness.results.table
+    text = results_api.render(results_api.frame(shown.records), shown, protocol, format, notes)  # as results.table
     if format == "markdown":
         text += f"\n{table_files.footer(shown.records, variant)}\n"
     if write or output:
@@ -72,21 +109,27 @@ def table(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL
         if not output:
             table_files.remember(folder, out, protocol, variant, format, shown.records)
         say(f"(written to {out})")
-        for w in table_files.stale(folder, shown.records):
+        for w in table_files.stale(folder, shown.records, tuned=protocol == TUNED):
             say(f"warning: {w}")
     return text
 
 
 def cost_table(results: str | Path | None = None, *, format: str = "markdown", variant: str | None = None,
                output: str | Path | None = None) -> str:
-    """`harness table --cost`: per task, model and variant, what was trained and what it cost; written to
-    <results>/table-cost.<ext> (or `output`)."""
+    """`harness table --cost`: per task, model and variant, what was trained and what it cost, and per search what
+    its candidates cost in total; written to <results>/table-cost.<ext> (or `output`)."""
     from harness.files import write_or_fail
     from harness.outputs import cost_table as costs
+    from harness.record.search import read_searches
 
     folder = results_folder(results)
     records, variants = complete_records(folder, variant)
-    text = costs.render(costs.cost_rows([r for r in records if r.variant in variants]), format)
+    searches, warnings = read_searches(folder)
+    for w in warnings:
+        say(f"warning: {w}")
+    searches = [s for s in searches if variant is None or s.base_variant == variant]
+    text = costs.render(costs.cost_rows([r for r in records if r.variant in variants]), format,
+                        costs.search_rows(searches))
     out = Path(output) if output else folder / f"table-cost.{costs.EXTENSIONS[format]}"
     write_or_fail(out, text, "the table")
     say(f"(written to {out})")
@@ -103,6 +146,12 @@ def compare(task: str, model_a: str, model_b: str, *, results: str | Path | None
     records, warnings = scan(folder) if folder.is_dir() else ([], [])
     for w in warnings:
         say(f"warning: {w}")
+    if protocol == TUNED:  # A's and B's tuned cells, paired by their searches' base variant
+        cells = tuned(folder, [r for r in records if r.status == "complete"])
+        for m in cells.missing:
+            if m.task == task and m.model in (model_a, model_b) and (variant is None or m.variant == variant):
+                say(f"note: {m.model} on {task} (variant {m.variant}) has no tuned cell: {m.why}")
+        records = cells.records
     return compare_models(records, task, model_a, model_b, protocol, variant, metric)
 
 
@@ -116,7 +165,7 @@ def plot(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL,
     from harness.outputs.plot import plot_table
 
     folder = results_folder(results)
-    records, variants = complete_records(folder, variant)
+    records, variants, _ = protocol_records(folder, protocol, variant)
     shown = axes(records, variants, suite, metric, False, group)
     variant = shown.variants[0]
     records = [r for r in shown.records if r.variant == variant]
@@ -131,15 +180,22 @@ def plot(results: str | Path | None = None, *, protocol: str = DEFAULT_PROTOCOL,
 
 def report(results: str | Path | None = None, *, suite: str | None = None, group: str | None = None,
            output: str | Path | None = None) -> Path:
-    """`harness report`: one self-contained HTML page of every result; returns where it was written."""
+    """`harness report`: one self-contained HTML page of every result (the tuned protocol too, where searches
+    exist); returns where it was written."""
+    from harness.aggregate.tuned import tuned_cells
     from harness.files import write_or_fail
     from harness.outputs.report import render_report
+    from harness.record.search import read_searches
 
     folder = results_folder(results)
     records, variants = complete_records(folder, None)
     shown = axes(records, variants, suite, None, False, group)
+    searches, warnings = read_searches(folder)
+    for w in warnings:
+        say(f"warning: {w}")
+    cells = tuned_cells(shown.records, searches) if searches else None  # the tuned protocol, where searched
     out = Path(output) if output else folder / "report.html"
-    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder,
+    html = render_report(shown.records, shown.tasks, shown.rows, shown.columns.published, folder, cells,
                          main=shown.columns.scoring)
     return write_or_fail(out, html, "the report")
 
@@ -161,6 +217,10 @@ def export(results: str | Path | None = None, *, format: str, model: str | None 
     records, paths, problems = results_api.read(folder)
     for w in problems:
         say(f"warning: {w}")
+    if protocol == TUNED:
+        done = [i for i, r in enumerate(records) if r.status == "complete"]
+        cells = tuned(folder, [records[i] for i in done], [paths[i] for i in done])
+        records, paths = cells.records, cells.paths
     df = results_api.frame(records, paths)
     model = _export_model(model, df, load_models()) if model else None
     if format != "jsonl" and model is None:

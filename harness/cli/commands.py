@@ -1,4 +1,4 @@
-"""The `harness` command line: list, run, sweep, demo, prefetch, export; the commands that show records (table,
+"""The `harness` command line: list, run, sweep, tune, demo, prefetch, export; the commands that show records (table,
 compare, plot, report) are in harness/cli/show.py. Each parses its flags and calls the Python API (harness/api/).
 Heavy libraries (torch, transformers, datasets) load only inside the commands that need them, so `harness
 --help` and `harness list` stay quick."""
@@ -13,6 +13,7 @@ from harness.cli.parser import build_parser
 from harness.cli.show import cmd_compare, cmd_plot, cmd_report, cmd_table
 from harness.config import RunConfig, parse_seeds
 from harness.errors import UserError
+from harness.record.protocols import DEFAULT_PROTOCOL
 
 
 def _settings(args) -> dict:
@@ -115,10 +116,14 @@ def cmd_sweep(args, argv) -> int:
     from harness.grid.plan import SLURM_FLAGS
 
     seeds = parse_seeds(args.seed, args.seeds) if args.seed is not None or args.seeds is not None else None
+    search = _search_flags(args)
+    if not args.tune and any(v not in (None, False) for v in search.values()):
+        given = next(k for k, v in search.items() if v not in (None, False))
+        raise UserError(f"--{given.replace('_', '-')} is a search flag: add --tune (one `harness tune` per cell)")
     result = api.sweep(args.tasks, args.models, seeds, config=args.config, limit=args.limit, mirror=args.mirror,
                        executor=args.executor, jobs=args.jobs, slurm={k: getattr(args, k) for k in SLURM_FLAGS},
                        results=args.results, force=args.force, trust_remote_code=args.trust_remote_code,
-                       dry_run=args.dry_run, **_settings(args))
+                       dry_run=args.dry_run, tune=search if args.tune else None, **_settings(args))
     plan = result.plan
     if args.dry_run:
         from harness.finetune.progress import duration
@@ -146,8 +151,29 @@ def cmd_sweep(args, argv) -> int:
 
         tasks = load_tasks()
         suite = "ttl" if all("ttl" in tasks[t].suites for t in plan.spec.tasks) else "all"  # every task swept
-        sys.stdout.write(api.table(args.results, variant=plan.variant, group="all", suite=suite, write=True))
+        sys.stdout.write(api.table(args.results, variant=plan.variant, group="all", suite=suite, write=True,
+                                   protocol="tuned" if args.tune else DEFAULT_PROTOCOL))
     return 1 if result.failed else 0
+
+
+def _search_flags(args) -> dict:
+    """The search's flags (harness tune, harness sweep --tune) as the API takes them."""
+    return dict(grid=args.grid, search_seeds=args.search_seeds, sampler=args.sampler, trials=args.trials,
+                prune=args.prune, storage=args.storage)
+
+
+def cmd_tune(args, argv) -> int:
+    import harness.api as api
+    from harness.grid.plan import SLURM_FLAGS
+    from harness.outputs.search_text import summary
+
+    seeds = parse_seeds(args.seed, args.seeds) if args.seed is not None or args.seeds is not None else None
+    result = api.tune(args.task, args.model, seeds=seeds, jobs=args.jobs, executor=args.executor,
+                      slurm={k: getattr(args, k) for k in SLURM_FLAGS}, limit=args.limit, results=args.results,
+                      mirror=args.mirror, family=args.family, trust_remote_code=args.trust_remote_code,
+                      use_cache=not args.no_cache, **_search_flags(args), **_settings(args))
+    print(summary(result.search, result.records))
+    return 1 if any(r.status != "complete" for r in result.records) else 0
 
 
 def cmd_demo(args, argv) -> int:
@@ -174,7 +200,8 @@ def cmd_export(args, argv) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "table": cmd_table, "compare": cmd_compare, "plot": cmd_plot,
-            "sweep": cmd_sweep, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export, "report": cmd_report}
+            "sweep": cmd_sweep, "tune": cmd_tune, "demo": cmd_demo, "prefetch": cmd_prefetch, "export": cmd_export,
+            "report": cmd_report}
 
 
 def _on_sigterm(signum, frame):

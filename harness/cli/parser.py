@@ -7,10 +7,9 @@ import difflib
 
 from harness.config import RunConfig, flag_of, help_of
 from harness.errors import UserError
-from harness.record.protocols import DEFAULT_PROTOCOL
+from harness.record.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 RESULTS_HELP = "results folder (default ./results or $HARNESS_RESULTS)"
-PROTOCOLS = ("published", "clean")
 SUITE_DEFAULT = ("(default ttl; where no ttl task has records, the suite the records are in, with a line on stderr "
                  "saying so)")
 GROUP_HELP = ("the model group whose rows to show: its models, then models in no group (default ttl, the "
@@ -80,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_run(sub)
     _add_sweep(sub)
+    _add_tune(sub)
 
     _add_table(sub)
     _add_plot_and_report(sub)
@@ -91,14 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(sub) -> None:
     """harness run: one cell, one record per seed."""
     p = sub.add_parser("run", help="fine-tune one model on one task (one record per seed)")
-    p.add_argument("--task", required=True, help="a registered task (see harness list)")
-    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
-    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
-    p.add_argument("--seed", help="seed(s), comma-separated (default 42)")
-    p.add_argument("--seeds", type=int, help="run N seeds: 42, 43, ...")
-    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
-    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
-    _results_flag(p)
+    _add_cell_flags(p, "a registered task (see harness list)", "seed(s), comma-separated (default 42)",
+                    "run N seeds: 42, 43, ...")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a model entry that asks for it to run "
                                                                     "code from its repository")
     p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
@@ -108,6 +102,18 @@ def _add_run(sub) -> None:
                         "`torchrun --nproc_per_node N -m harness run ...` or `accelerate launch -m harness run ...`; "
                         "with --sharding fsdp the model is sharded over them instead of copied")
     _add_run_config_flags(p)
+
+
+def _add_cell_flags(p, task_help: str, seed_help: str, seeds_help: str) -> None:
+    """One (task, model) cell: harness run and harness tune."""
+    p.add_argument("--task", required=True, help=task_help)
+    p.add_argument("--model", required=True, help="a registered model, or a local model folder")
+    p.add_argument("--family", choices=["decoder", "encoder"], help="for a local folder: override the detected family")
+    p.add_argument("--seed", help=seed_help)
+    p.add_argument("--seeds", type=int, help=seeds_help)
+    p.add_argument("--limit", type=int, help="a seeded, class-stratified subset of N examples per split (smoke runs)")
+    p.add_argument("--mirror", help="a local hub mirror: DIR/<hub id>/ is tried before the hub (or $HARNESS_MIRROR)")
+    _results_flag(p)
 
 
 def _add_sweep(sub) -> None:
@@ -128,13 +134,55 @@ def _add_sweep(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
     p.add_argument("--executor", choices=["local", "slurm", "submitit-local"], help="(default local)")
     p.add_argument("--jobs", help="local: cells at once (an integer, or 'auto' from free GPU memory; default 1)")
+    _add_slurm_flags(p)
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--tune", action="store_true", help="one `harness tune` per (task, model) instead of one `harness "
+                                                       "run` per seed: the search flags below apply to each")
+    _add_search_flags(p)
+    _add_run_config_flags(p)
+
+
+def _add_slurm_flags(p) -> None:
     p.add_argument("--partition", help="slurm partition")
     p.add_argument("--gpus", type=int, help="slurm: GPUs per job (default 1)")
     p.add_argument("--time", type=int, dest="time_min", help="slurm: minutes per job (default 240)")
     p.add_argument("--mem", help="slurm: memory per job, e.g. 32G")
     p.add_argument("--cpus", type=int, help="slurm: CPUs per job (default 8)")
     p.add_argument("--array-parallelism", type=int, help="slurm: jobs of the array running at once")
+
+
+def _add_search_flags(p) -> None:
+    """What `harness tune` searches; `harness sweep --tune` passes them to each cell's search."""
+    g = p.add_argument_group("the search (harness tune)")
+    g.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="values to search for a recipe field (lr short for learning_rate; epochs, batch_size, ...); "
+                        "repeat for more fields (default: learning rates 1e-5,2e-5,4e-5,8e-5 for full fine-tuning, "
+                        "1e-4,2e-4,4e-4,8e-4 for LoRA/QLoRA)")
+    g.add_argument("--search-seeds", type=int,
+                   help="seeds per candidate, 1000, 1001, ... (default 1), apart from the final seeds")
+    g.add_argument("--sampler", choices=["grid", "tpe"],
+                   help="grid: every point (default, reproducible); tpe: Optuna's TPE draws --trials points")
+    g.add_argument("--trials", type=int, help="with --sampler tpe: how many candidates to draw")
+    g.add_argument("--prune", action="store_true",
+                   help="stop a candidate whose validation score after an epoch is worse than the median of the "
+                        "candidates before it (Optuna's MedianPruner); a pruned candidate is never chosen")
+    g.add_argument("--storage", help="an Optuna storage URL for the study (e.g. postgresql://...; default: a journal "
+                                     "file beside the search record)")
+
+
+def _add_tune(sub) -> None:
+    """harness tune: one cell at its own best setting, searched on validation."""
+    p = sub.add_parser("tune", help="search one model's best learning rate (or other recipe fields) on one task on "
+                                    "validation, then run it with the final seeds (the tuned protocol)")
+    _add_cell_flags(p, "a registered task with a validation split (or a carved one)",
+                    "final seed(s), comma-separated", "final seeds: N from 42 (default 3)")
+    p.add_argument("--jobs", type=int, default=1, help="workers on one study (default 1): local processes, or jobs "
+                                                       "with --executor slurm|submitit-local")
+    p.add_argument("--executor", choices=["local", "slurm", "submitit-local"], default="local")
+    _add_slurm_flags(p)
     p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--no-cache", action="store_true", help="tokenize again, do not read or write the cache")
+    _add_search_flags(p)
     _add_run_config_flags(p)
 
 

@@ -66,8 +66,9 @@ class _Source:
 
 def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int, limit: int | None = None,
              mirror: str | None = None, allow_remote_code: bool = False, checkpoint_dir: Path | None = None,
-             use_cache: bool = True, log=None) -> RunRecord:
-    """Load the model and the data, run the fits the protocols need, and return the cell's record."""
+             use_cache: bool = True, log=None, on_epoch=None) -> RunRecord:
+    """Load the model and the data, run the fits the protocols need, and return the cell's record.
+    on_epoch: called after each epoch of each fit (fit.train_fit); a reason it returns stops that fit."""
     import torch  # noqa: F401  (imported before the clock starts: total_s is the cell's, not the import's)
 
     t_start = time.perf_counter()
@@ -95,7 +96,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     with energy.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
         for plan in plans:
             fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
-                                                       checkpoint_dir, progress)
+                                                       checkpoint_dir, progress, on_epoch)
             fits.append(fit)
             t_load_models += load_s
     cost = energy.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
@@ -155,7 +156,7 @@ def _locate(model_spec: ModelSpec, mirror: str | None, trust: bool) -> _Source:
 
 
 def _run_fit(plan: dict, task: TaskSpec, source: _Source, data, cfg: RunConfig, seed: int, device, label: str,
-             checkpoint_dir: Path | None, progress):
+             checkpoint_dir: Path | None, progress, on_epoch=None):
     """Load a fresh model (head seeded), train it on one plan of plan_fits; (fit, what the load revealed,
     adaptation, load seconds)."""
     import torch
@@ -171,7 +172,8 @@ def _run_fit(plan: dict, task: TaskSpec, source: _Source, data, cfg: RunConfig, 
     fit = train_fit(model=model, train=plan["train"], validation=plan["validation"], test=data.splits["test"],
                     objective=objective_of(task), cfg=cfg, seed=seed, pad_id=source.tokenizer.pad_token_id,
                     device=device, label=label, train_set=plan["train_set"],
-                    validation_source=plan["validation_source"], checkpoint_dir=checkpoint_dir, log=progress)
+                    validation_source=plan["validation_source"], checkpoint_dir=checkpoint_dir, log=progress,
+                    on_epoch=on_epoch)
     config = adapters.transformers_model(model).config
     loaded = {"attn_implementation": getattr(config, "_attn_implementation", None),
               "parameters": adaptation.base_parameters,

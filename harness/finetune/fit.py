@@ -138,9 +138,11 @@ def evaluate(model, split: EncodedSplit, objective: Objective, cfg: RunConfig, p
 def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
               test: EncodedSplit, objective: Objective, cfg: RunConfig, seed: int, pad_id: int, device,
               label: str, train_set: str, validation_source: str | None, checkpoint_dir: Path | None,
-              log=None) -> Fit:
+              log=None, on_epoch=None) -> Fit:
     """Train one model on `train` for cfg.epochs, evaluating validation and test after each epoch.
-    log: where progress goes (harness/finetune/progress.py: None = stderr, bars on a terminal; or msg -> None)."""
+    log: where progress goes (harness/finetune/progress.py: None = stderr, bars on a terminal; or msg -> None).
+    on_epoch(epoch metrics) after each epoch's evaluation: None to go on, or the reason to stop the fit there
+    (Fit.stopped; a search's pruner uses it, harness/grid/search.py)."""
     progress = progress_mod.of(log)
     if cfg.pooled_last_layer and not pooled_layer.install(model):
         progress(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
@@ -172,6 +174,10 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
             sharding.save(model, checkpoint_dir / f"{train_set}-epoch{epoch}", dist_mod.is_main())
+        fit.stopped = on_epoch(fit.epochs[-1]) if on_epoch is not None else None
+        if fit.stopped:
+            progress(f"[{label}] stopped after epoch {epoch}: {fit.stopped}")
+            break
     # Tokens were counted per rank.
     fit.train_tokens_real, fit.train_tokens_processed = map(
         int, dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed]))

@@ -1,5 +1,6 @@
 """Where a sweep's cells run: local subprocesses (k at a time), or SLURM / local processes through submitit.
-Each cell is one `harness run` (sweep.cell_argv); a failed cell fails only itself, with its log's last line."""
+Each cell is one `harness run` (sweep.cell_argv), or one `harness tune` (`harness sweep --tune`); a failed cell
+fails only itself, with its log's last line. A search's workers (`harness tune --jobs K`) run the same ways."""
 from __future__ import annotations
 
 import subprocess
@@ -9,8 +10,7 @@ from pathlib import Path
 
 from harness.errors import UserError, short
 from harness.finetune.progress import duration, eta
-from harness.grid.plan import GridCell, Outcome, SweepSpec, cell_argv
-from harness.record.store import is_complete
+from harness.grid.plan import GridCell, Outcome, SweepSpec, cell_argv, finished
 
 
 def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, log_dir: Path, report) -> list[Outcome]:
@@ -20,7 +20,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
     while pending or running:
         while pending and len(running) < jobs:
             cell = pending.pop(0)
-            log = log_dir / f"{cell.task}__{cell.model}__seed{cell.seed}.log"
+            log = log_dir / f"{cell.task}__{cell.model}__{'tune' if cell.seed is None else f'seed{cell.seed}'}.log"
             fh = open(log, "w")
             proc = subprocess.Popen([sys.executable, "-m", "harness", *cell_argv(cell, spec, results)],
                                     stdout=fh, stderr=subprocess.STDOUT)
@@ -33,7 +33,7 @@ def run_local(cells: list[GridCell], spec: SweepSpec, results: Path, jobs: int, 
                 continue
             fh.close()
             running.remove(item)
-            ok = proc.returncode == 0 and is_complete(cell.path)
+            ok = proc.returncode == 0 and finished(cell)
             outcome = Outcome(cell, ok, time.perf_counter() - t0, log, "" if ok else _last_line(log))
             outcomes.append(outcome)
             report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t_start))
@@ -95,7 +95,7 @@ def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor
     for cell, job in zip(cells, jobs, strict=True):
         try:
             code = job.result()
-            ok, message = code == 0 and is_complete(cell.path), "" if code == 0 else f"exit code {code}"
+            ok, message = code == 0 and finished(cell), "" if code == 0 else f"exit code {code}"
         except Exception as exc:  # a job that died (time limit, node failure) fails its cell only
             ok, message = False, short(exc, last=True, fallback="job failed")
         log = Path(str(job.paths.stdout)) if hasattr(job, "paths") else None
@@ -103,6 +103,36 @@ def run_submitit(cells: list[GridCell], spec: SweepSpec, results: Path, executor
         outcomes.append(outcome)
         report(_progress(outcome, len(outcomes), len(cells), time.perf_counter() - t0))
     return outcomes
+
+
+def run_workers(argvs: list[list[str]], log_dir: Path, report) -> list[tuple[int, str]]:
+    """Several `harness` commands at once, one local process each (a search's workers on one study); each
+    one's (exit code, last line of its log)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for i, argv in enumerate(argvs):
+        log = log_dir / f"worker{i}.log"
+        with open(log, "w") as fh:  # the child holds its own copy of the descriptor
+            started.append((subprocess.Popen([sys.executable, "-m", "harness", *argv], stdout=fh,
+                                             stderr=subprocess.STDOUT), log))
+    report(f"started {len(started)} workers (logs: {log_dir})")
+    return [(proc.wait(), "" if proc.returncode == 0 else _last_line(log)) for proc, log in started]
+
+
+def submit_workers(argvs: list[list[str]], executor, report) -> list[tuple[int, str]]:
+    """The same through submitit: one job per worker (SLURM, or local processes with submitit-local)."""
+    with executor.batch():
+        jobs = [executor.submit(_job, argv) for argv in argvs]
+    report(f"submitted {len(jobs)} worker jobs ({', '.join(str(j.job_id) for j in jobs[:3])}"
+           f"{', ...' if len(jobs) > 3 else ''})")
+    out = []
+    for job in jobs:
+        try:
+            code = job.result()
+            out.append((code, "" if code == 0 else f"exit code {code}"))
+        except Exception as exc:  # a job that died (time limit, node failure)
+            out.append((1, short(exc, last=True, fallback="job failed")))
+    return out
 
 
 def _progress(o: Outcome, done: int, total: int, elapsed: float) -> str:

@@ -3,7 +3,8 @@
 Each cell runs as its own `harness run` (a subprocess locally, a job on SLURM), so a failed or
 out-of-memory cell does not stop the others, and several cells can share one GPU. A cell whose
 complete record exists is skipped (unless --force): an interrupted sweep, run again, does only
-what is missing.
+what is missing. With --tune a cell is a (task, model) and runs as one `harness tune` (its search, then its
+final seeds); it is done when its search record and final records are.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from harness.config import RunConfig, check_limit, parse_seeds, run_config_from, setting_flags
 from harness.errors import UserError
+from harness.record import search as search_record
 from harness.record.store import check_writable, is_complete, record_path
 from harness.record.variants import variant_of
 
@@ -21,13 +23,20 @@ class GridCell:
     task: str
     model: str  # the name records use (a registered name or a local folder's slug)
     model_arg: str  # what to pass to --model
-    seed: int
-    path: Path  # where its record lands
+    seed: int | None  # None: a tuned cell (its final seeds are the sweep's seeds)
+    path: Path  # where its record lands (a tuned cell: its search record)
     done: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.task}/{self.model} seed {self.seed}"
+        return f"{self.task}/{self.model} " + (f"seed {self.seed}" if self.seed is not None else "tune")
+
+
+def finished(cell: GridCell) -> bool:
+    """A run cell: its complete record. A tuned cell: its search record, and the final seeds' complete records."""
+    if cell.seed is not None:
+        return is_complete(cell.path)
+    return search_record.is_finished(cell.path)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class SweepSpec:
     models: list[str]
     seeds: list[int]
     run_args: list[str] = field(default_factory=list)  # flags passed through to every `harness run`
+    tune_args: list[str] | None = None  # --tune: the search's flags for every `harness tune`; None: plain runs
 
 
 def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: bool = False) -> list[GridCell]:
@@ -52,6 +62,11 @@ def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: boo
     for task in spec.tasks:
         for model_arg in spec.models:
             model = resolve_model(model_arg).name
+            if spec.tune_args is not None:  # one search per (task, model), its final seeds the sweep's seeds
+                cell = GridCell(task, model, model_arg, None, search_record.search_path(results, task, model, variant))
+                cell.done = finished(cell)
+                cells.append(cell)
+                continue
             for seed in spec.seeds:
                 path = record_path(results, task, model, variant, seed)
                 cells.append(GridCell(task, model, model_arg, seed, path, done=not force and is_complete(path)))
@@ -59,6 +74,9 @@ def plan(spec: SweepSpec, results: Path, variant: str, resolve_model, force: boo
 
 
 def cell_argv(cell: GridCell, spec: SweepSpec, results: Path) -> list[str]:
+    if cell.seed is None:
+        return ["tune", "--task", cell.task, "--model", cell.model_arg, "--seed", ",".join(map(str, spec.seeds)),
+                "--results", str(results), *spec.tune_args, *spec.run_args]
     return ["run", "--task", cell.task, "--model", cell.model_arg, "--seed", str(cell.seed),
             "--results", str(results), *spec.run_args]
 
@@ -99,6 +117,7 @@ class SweepRequest:
     config: str | None = None  # a sweep file
     force: bool = False
     trust_remote_code: bool = False
+    tune: list[str] | None = None  # --tune: the search's flags for each cell's `harness tune` (tuning.search_argv)
 
 
 def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, results: Path) -> SweepPlan:
@@ -125,7 +144,11 @@ def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, re
 
     task_names = [resolve_task(t, tasks).name for t in names(request.tasks, "tasks", list(tasks))]
     model_args = names(request.models, "models", [n for n, _ in table_models(models)[0] if not models[n].smoke])
-    seeds = _seeds(request.seeds if request.seeds is not None else conf.get("seeds"))
+    seeds = request.seeds if request.seeds is not None else conf.get("seeds")
+    if request.tune is not None and request.force:
+        raise UserError("--force does not combine with --tune: a search reuses what it ran; delete a cell's folder "
+                        "under <results>/search/ to search it again")
+    seeds = _seeds(TUNED_SEEDS if seeds is None and request.tune is not None else seeds)
     limit = check_limit(request.limit if request.limit is not None else conf.get("limit"))
     mirror = request.mirror or conf.get("mirror")
     cfg = run_config_from(settings)
@@ -135,7 +158,7 @@ def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, re
     run_args += (["--limit", str(limit)] if limit else []) + (["--mirror", str(mirror)] if mirror else [])
     run_args += ["--trust-remote-code"] if request.trust_remote_code else []
     run_args += ["--force"] if request.force else []  # a cell's `harness run` skips a complete record otherwise
-    spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args)
+    spec = SweepSpec(tasks=task_names, models=model_args, seeds=seeds, run_args=run_args, tune_args=request.tune)
     variant = variant_of(cfg, limit)
     slurm = dict(conf.get("slurm") or {})
     slurm.update({k: v for k, v in request.slurm.items() if v is not None})
@@ -144,6 +167,9 @@ def resolve(request: SweepRequest, settings: dict, tasks: dict, models: dict, re
                      variant=variant, executor=request.executor or conf.get("executor") or "local",
                      jobs=request.jobs if request.jobs is not None else conf.get("jobs"), slurm=slurm, mirror=mirror,
                      cfg=cfg, limit=limit)
+
+
+TUNED_SEEDS = 3  # a tuned cell's final seeds unless given (harness tune's default)
 
 
 def _seeds(value) -> list[int]:

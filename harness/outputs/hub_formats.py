@@ -63,7 +63,9 @@ def cell_summaries(df, model: str, protocol: str, variant: str, tasks: dict) -> 
 
 def _describe(c: dict, protocol: str) -> str:
     seeds = f"mean of {c['n']} seeds ± {c['half']:.2f} (95% t-interval)" if c["half"] is not None else "1 seed"
-    picked = "epoch picked on test, as the paper did" if protocol == "published" else "epoch picked on validation"
+    picked = {"published": "epoch picked on test, as the paper did",
+              "tuned": "setting (e.g. learning rate) searched and epoch picked on validation, test of other seeds"}.get(
+        protocol, "epoch picked on validation")
     unit = " (%)" if metrics.METRICS[c["metric"]].percent else ""
     return f"{METRIC_NAMES[c['metric']]}{unit} on test, protocol {protocol} ({picked}), {seeds}"
 

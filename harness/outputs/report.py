@@ -22,12 +22,15 @@ from harness import __version__
 from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
 from harness.outputs import plot, table_text
+from harness.record.protocols import TUNED
 from harness.record.store import record_path
 from harness.redact import shared_path, shared_source
 
 # In the order of the page's switches; the first of each is the view the page opens on (`harness table`'s).
 PROTOCOLS = {"clean": "epoch picked on validation, test read at that epoch",
              "published": "best epoch picked on the test split, as the paper did"}
+# Shown where searches exist (`harness tune`): each cell at its own setting (harness/aggregate/tuned.py).
+TUNED_ABOUT = "each cell at the setting its search chose on validation, epoch picked on validation, test at that epoch"
 MAIN = "main"  # the view of each task's main metric (what `harness table` shows)
 VIEWS = {MAIN: "Main metric", **tb.METRICS}
 # How `harness table` shows each mark (to_markdown): bold for best, italic with ≈ for tied, † for untested;
@@ -117,11 +120,11 @@ def _detail_id(section: str, model: str, task: str) -> str:
 
 
 def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set, shows: str = "",
-               baselines: dict | None = None, mains: dict | None = None) -> View:
+               baselines: dict | None = None, mains: dict | None = None, note: str | None = None) -> View:
     """shows: the metric view's key (VIEWS; default the table's metric). published: task -> {model: figure} in the
     unit of the task's main metric (as `harness table` gets them), shown where a column shows that metric; mains:
     task -> its main metric (default accuracy, the TTL tasks'). baselines: column -> the trivial baseline in the
-    column's units (table.baselines)."""
+    column's units (table.baselines). note: markdown lines shown under the legend (the tuned protocol's searches)."""
     mains = mains or {}
     comparable = {t: refs for t, refs in published.items() if table.score_of(t).metric == mains.get(t, "accuracy")}
     baselines = baselines or {}
@@ -148,10 +151,15 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
 
         figure = Markup(plot.to_svg(plot.tasks_figure(table, comparable, baselines)))
         caption = plot.tasks_caption(table, comparable, baselines)
+    from markupsafe import Markup
+
+    legend = inline_markdown(table_text.legend(table, name=str))
+    for line in (note or "").splitlines():
+        legend += Markup("<br>") + inline_markdown(line)
     names = dict(zip((c for c, _ in table.columns), table_text.column_heads(table), strict=False))
     heads = [(col, names.get(col, display)) for col, display in columns]
     return View(protocol=table.protocol, metric=shows or table.metric, metric_label=_view_label(table), rows=rows,
-                legend=inline_markdown(table_text.legend(table, name=str)),
+                legend=legend,
                 published_rows=tb.published_rows(table, comparable), figure=figure, caption=caption, heads=heads,
                 baseline=["" if baselines.get(col) is None else f"{baselines[col]:.2f}" for col, _ in columns])
 
@@ -282,15 +290,21 @@ def _scoring(records, view: str, main: dict | None = None) -> dict:
 
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
-                  results: Path, main: dict | None = None) -> Section:
+                  results: Path, main: dict | None = None, tuned: tuple | None = None) -> Section:
+    """tuned: (the tuned cells' records of this variant, their note), where searches exist."""
     section_id = f"v{index}"
-    tables = {(p, v): tb.build_table(records, p, tasks, models, variant, metric=v if v != MAIN else "accuracy",
-                                     scoring=_scoring(records, v, main))
-              for p in PROTOCOLS for v in VIEWS}
-    mains = {t: s.metric for t, s in _scoring(records, MAIN, main).items()}
+
+    def views_of(recs, protocols) -> dict:
+        return {(p, v): tb.build_table(recs, p, tasks, models, variant, metric=v if v != MAIN else "accuracy",
+                                       scoring=_scoring(recs, v, main))
+                for p in protocols for v in VIEWS}
+
+    tables = views_of(records, PROTOCOLS)
+    tuned_tables = {} if tuned is None else views_of(tuned[0], [TUNED])
+    mains = {t: s.metric for t, s in _scoring(records or (tuned or [[]])[0], MAIN, main).items()}
     # Columns any view fills (the CLI shows every registered task; a page hides the empty ones).
     columns = [(c, d) for c, d in [*tasks, ("average", "Average")]
-               if any(r.cell(c) is not None for t in tables.values() for r in t.rows)]
+               if any(r.cell(c) is not None for t in [*tables.values(), *tuned_tables.values()] for r in t.rows)]
     by_cell: dict = {}
     for r in records:
         by_cell.setdefault((r.model.name, r.task.name), []).append(r)
@@ -301,27 +315,43 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
                for (m, t), recs in cells.items()]
     views = [build_view(t, published, columns, section_id, set(cells), view, tb.baselines(t, records), mains)
              for (_, view), t in tables.items()]
+    # A tuned cell's seeds are another variant's records: no detail view of this section's records behind it.
+    views += [build_view(t, published, columns, section_id, set(), view, tb.baselines(t, tuned[0]), mains, tuned[1])
+              for (_, view), t in tuned_tables.items()]
     return Section(id=section_id, variant=variant, about=_about(records), columns=columns, views=views,
                    details=details)
 
 
-def render_report(records, tasks: list, models: list, published: dict, results: Path, main: dict | None = None) -> str:
-    """records: complete RunRecords. tasks/models/published: as `harness table` gets them; main: task ->
-    ColumnScore of its main metric, as `harness table` scores it (default: the records' main metric)."""
+def render_report(records, tasks: list, models: list, published: dict, results: Path, tuned=None,
+                  main: dict | None = None) -> str:
+    """records: complete RunRecords. tasks/models/published: as `harness table` gets them. tuned: the tuned
+    protocol's cells (aggregate/tuned.TunedCells) where searches exist: a third protocol in every searched variant.
+    main: task -> ColumnScore of its main metric, as `harness table` scores it (default: the records' main metric)."""
     import jinja2
 
-    variants = sorted({r.variant for r in records}, key=lambda v: (v != "default", v))
+    from harness.aggregate.groups import variant_order
+
+    searched = {s.base_variant for s in tuned.searches} if tuned is not None else set()
+    variants = variant_order({r.variant for r in records} | searched)
     sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results,
-                              main)
+                              main, _tuned_part(tuned, v) if v in searched else None)
                 for i, v in enumerate(variants)]
+    protocols = {**PROTOCOLS, **({TUNED: TUNED_ABOUT} if searched else {})}
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     commits = sorted({(r.harness.git_commit or "")[:10] + (" (dirty)" if r.harness.git_dirty else "")
                       for r in records} - {""})
     return env.get_template("report.html.j2").render(
-        sections=sections, task_names=dict(tasks), protocols=PROTOCOLS, views=VIEWS, metrics=tb.METRICS,
+        sections=sections, task_names=dict(tasks), protocols=protocols, detail_protocols=PROTOCOLS, views=VIEWS,
+        metrics=tb.METRICS,
         results=shared_path(results),
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), commits=commits,
         counts={"runs": len(records), "models": len({r.model.name for r in records}),
                 "tasks": len({r.task.name for r in records}), "variants": len(variants)})
+
+
+def _tuned_part(tuned, variant: str) -> tuple:
+    from harness.outputs.search_text import tuned_note
+
+    return [r for r in tuned.records if r.variant == variant], tuned_note(tuned, variant)

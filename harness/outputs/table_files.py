@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.aggregate.groups import precision_of
 from harness.files import write_atomic
+from harness.record.protocols import TUNED
 
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "json": "json"}
 ALL_VARIANTS = "all-variants"
@@ -62,13 +63,15 @@ def remember(results: Path, path: Path, protocol: str, variant: str | None, fmt:
     write_atomic(Path(results) / MANIFEST, json.dumps(entries, indent=1, sort_keys=True) + "\n")
 
 
-def stale(results: Path, records) -> list[str]:
-    """One warning per table file under results that no longer shows what the records hold."""
+def stale(results: Path, records, tuned: bool = False) -> list[str]:
+    """One warning per table file under results that no longer shows what the records hold. tuned: the records are
+    the tuned protocol's cells (aggregate/tuned.py), so only tuned tables are compared with them (and the others only
+    with ordinary records)."""
     warnings = []
     for name, entry in sorted(_manifest(results).items()):
         try:
             protocol, variant, fmt = entry["protocol"], entry["variant"], entry["format"]
-            if not (Path(results) / name).is_file():
+            if not (Path(results) / name).is_file() or (protocol == TUNED) != tuned:
                 continue
             digest, count = fingerprint(records, variant)
             if digest != entry["fingerprint"]:

@@ -64,8 +64,10 @@ def legend(table: Table, name=md) -> str:
     mains = dict.fromkeys(table.score_of(t).metric for t, _ in table.task_columns) or {table.metric: None}
     # The epoch is picked by each task's main metric; with raw accuracy columns (the TTL tasks) that is accuracy.
     on = "accuracy" if table.only_accuracy else "by each task's main metric"
-    picked = ("best epoch picked on the test split, as the paper did" if table.protocol == "published"
-              else f"epoch picked on validation {on}, test reported at that epoch")
+    picked = {"published": "best epoch picked on the test split, as the paper did",
+              "tuned": f"each cell at the setting its search chose on validation (below), epoch picked on validation "
+                       f"{on}, test reported at that epoch"}.get(
+        table.protocol, f"epoch picked on validation {on}, test reported at that epoch")
     text = f"{_what(table, mains)} on test, protocol *{table.protocol}* ({picked}); variant `{table.variant}`"
     text += f"; precision {table.precision}." if table.precision else "."
     cells = [c for r in table.rows for c in list(r.cells.values()) + [r.average] if c is not None]
@@ -239,9 +241,10 @@ def render(records, protocol: str, fmt: str, tasks: list[tuple[str, str]], model
 
 
 def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, tasks: list[tuple[str, str]],
-                  models: list[tuple[str, str]], published: dict, scoring: dict | None = None) -> str:
+                  models: list[tuple[str, str]], published: dict, scoring: dict | None = None,
+                  notes: dict | None = None) -> str:
     """render() from per-seed scores (in the units of `scoring`), one table per (variant, precision) in the
-    order they come."""
+    order they come. notes: variant -> markdown shown under its tables' legend (the tuned protocol's searches)."""
     by_group: dict = {}
     for s in seed_values:
         by_group.setdefault((s.variant, s.precision), []).append(s)
@@ -249,11 +252,13 @@ def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, tasks: 
     metric_column = not all(c.scale == "accuracy" for c in scoring_for(tasks, "accuracy", scoring).values())
     for (variant, precision), values in by_group.items():
         table = table_of(values, protocol, tasks, models, variant, precision, scoring=scoring)
+        note = (notes or {}).get(variant)
         # The published numbers picked their epoch on test: only our published protocol compares with them.
         cmp_rows = published_rows(table, published) if protocol == "published" else []
         if fmt == "markdown":
             title = heading(table)
             section = f"## {title[0].upper() + title[1:]}\n\n{to_markdown(table)}\n\n{legend(table)}\n"
+            section += f"\n{note}\n" if note else ""
             if cmp_rows:
                 named = None if table.only_accuracy else {t: table.score_of(t).metric for t, _ in table.task_columns}
                 section += (f"\n### Against the published table\n\n{published_markdown(cmp_rows, named)}\n\n"
@@ -264,9 +269,10 @@ def render_scores(seed_values: list[SeedScore], protocol: str, fmt: str, tasks: 
         elif fmt == "csv":
             parts.append(to_csv(table, header=not parts, metric_column=metric_column))
         elif fmt == "latex":
-            parts.append(f"{to_latex(table)}\n")
+            text = to_latex(table)
+            parts.append(f"{text}\n" if not note else f"{text}\n\\par{{\\footnotesize {_latex_legend(note)}}}\n")
         else:
-            blobs.append(to_json_obj(table, cmp_rows))
+            blobs.append({**to_json_obj(table, cmp_rows), **({"notes": note} if note else {})})
     if fmt == "json":
         return json.dumps(blobs, indent=1, ensure_ascii=False) + "\n"
     return "\n".join(parts)

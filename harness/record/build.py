@@ -31,9 +31,9 @@ def _now() -> str:
 def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data, fits: list[Fit], location: str,
                    loaded: dict, device, precision: str, load_s: float, total_s: float, processes: int = 1,
                    adaptation: Adaptation | None = None, cost: Cost | None = None) -> RunRecord:
-    """The record of a complete run. loaded: what the model load revealed (attn_implementation, parameters,
-    last_layer, and provenance.model_provenance: revisions, package, weights fingerprint); processes: how many
-    trained it together (data-parallel or sharded)."""
+    """The record of a complete run (status "pruned" where a fit was stopped early: Fit.stopped). loaded: what the
+    model load revealed (attn_implementation, parameters, last_layer, and provenance.model_provenance: revisions,
+    package, weights fingerprint); processes: how many trained it together (data-parallel or sharded)."""
     import resource
 
     from harness.record import predictions, protocols
@@ -52,8 +52,10 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
     dataset_sizes = {k: len(v) for k, v in data.splits.items()}
     if data.carved is not None:
         dataset_sizes["carved_validation"] = int(len(data.carved["validation"]))
+    stopped = next((f.stopped for f in fits if f.stopped), None)  # a search's pruner stopped a fit early
     return RunRecord(
-        schema_version=SCHEMA_VERSION, status="complete", created_at=_now(),
+        schema_version=SCHEMA_VERSION, status="pruned" if stopped else "complete", created_at=_now(),
+        failure=stopped,
         task=TaskInfo(name=task.name, display_name=task.display_name, hub_id=task.hub_id,
                       revision_requested=task.revision, revision_resolved=data.revision,
                       source=portable_path(data.source), definition=task_definition(task, data.max_length),

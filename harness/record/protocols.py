@@ -2,6 +2,8 @@
 
 - published: the epoch with the best test score, as the TTL paper did (optimistic: picked on what it is judged on).
 - clean: the epoch with the best validation score; test is only read at that epoch.
+- tuned: not a pick of its own: each (task, model) at the setting its search (`harness tune`) chose on validation,
+  with the clean protocol's figures (harness/aggregate/tuned.py builds its cells; records never hold it).
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from harness.record.schema import EpochMetrics, Fit, ProtocolResult
 # The protocol every command shows unless told otherwise (table, compare, plot, the sweep's table):
 # a verdict must not rest on an epoch picked on the test split it is judged on.
 DEFAULT_PROTOCOL = "clean"
+TUNED = "tuned"
+PROTOCOLS = ("published", "clean", TUNED)  # what table, compare, plot, report and export accept
 
 
 def pick_published(epochs: list[EpochMetrics], main: str = "accuracy") -> int:

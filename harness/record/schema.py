@@ -1,9 +1,10 @@
 """The run record: one JSON file per (task, model, variant, seed). The only schema, field by field.
 
 A run that fails (divergence, out of memory at micro-batch 1) writes a record with status "failed"
-and the reason; `harness table` skips and reports those. Records are built in harness/record/build.py,
-read and written as JSON (older versions migrated) in harness/record/serialize.py, and stored and found by
-harness/record/store.py.
+and the reason; `harness table` skips and reports those. A candidate of a search (`harness tune`) that its
+pruner stopped early writes a record with status "pruned" and the reason (its fits hold the epochs it ran).
+Records are built in harness/record/build.py, read and written as JSON (older versions migrated) in
+harness/record/serialize.py, and stored and found by harness/record/store.py.
 
 Schema versions. 2 (this one) adds the provenance needed to redo a run and to trust a table pooled
 from many: the task definition as used, the command line, the settings as resolved, the model's
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 3
 UNKNOWN = "unknown"  # a text field a migrated older record cannot fill
+STATUSES = ("complete", "failed", "pruned")  # a record's status; older records hold the first two
 
 
 class NewerSchema(ValueError):
@@ -62,6 +64,8 @@ class Fit:
     eval_tokens_processed: int
     steps: int  # optimizer steps
     oom_retries: list[dict] = field(default_factory=list)  # {"step", "micro_batch"} each time the batch was split
+    # Why the fit stopped before its last epoch (a search's pruner: harness/grid/search.py); None: it ran them all.
+    stopped: str | None = None
 
 
 @dataclass
@@ -199,7 +203,7 @@ class Cost:
 @dataclass
 class RunRecord:
     schema_version: int  # SCHEMA_VERSION (a migrated record says 3 and keeps migrated_from)
-    status: str  # "complete" or "failed"
+    status: str  # one of STATUSES: "complete", "failed", or "pruned" (a search stopped it early; see Fit.stopped)
     created_at: str  # ISO 8601, UTC
     task: TaskInfo
     model: ModelInfo
@@ -219,7 +223,7 @@ class RunRecord:
     packages: dict  # name -> version
     harness: HarnessInfo
     data_cache: DataCache | None  # None for failed runs
-    failure: str | None = None  # the reason, for status "failed"
+    failure: str | None = None  # the reason, for status "failed" or "pruned"
     precision: str | None = None  # as resolved on the device: "fp32" or "bf16" (autocast); None: unknown (older)
     device_type: str | None = None  # "cpu" or "cuda"; None: unknown (older records)
     command_line: list[str] | None = None  # ["harness", "run", ...] as typed, secrets masked; None: unknown or

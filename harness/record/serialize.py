@@ -8,7 +8,7 @@ import json
 import types
 import typing
 
-from harness.record.schema import SCHEMA_VERSION, UNKNOWN, NewerSchema, RunRecord
+from harness.record.schema import SCHEMA_VERSION, STATUSES, UNKNOWN, NewerSchema, RunRecord
 
 
 def to_json(record: RunRecord) -> str:
@@ -106,7 +106,16 @@ def from_dict(data) -> RunRecord:
     elif version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r} is not one this harness reads (1 to {SCHEMA_VERSION}); "
                          f"rerun the cell")
-    return _build(RunRecord, data, "record")
+    record = _build(RunRecord, data, "record")
+    if record.status not in STATUSES:
+        raise ValueError(f"record.status: {record.status!r} is not one of {', '.join(STATUSES)}")
+    return record
+
+
+def build_dataclass(cls, data, where: str):
+    """Dict -> dataclass `cls`, every field's type checked (ValueError naming the field): for other JSON files
+    the harness writes (the search record, harness/record/search.py)."""
+    return _build(cls, data, where)
 
 
 def migrate_v1(data: dict) -> dict:

@@ -1,6 +1,8 @@
 """Where records live, and writing and finding them.
 
 Layout:  <results>/<task>/<model>/<variant>/seed<k>.json   (a failed run: seed<k>.failed.json)
+  A search's candidates (`harness tune`) live one level deeper, under <results>/search/ (harness/record/search.py),
+  where record_files does not look: they never pool into a table's cells.
   the variant names the experiment (harness/record/variants.py), so a smoke run never overwrites a real one.
 Files are written atomically (harness/files.py): a reader, or a run killed at any moment, never
 sees a half-written record.
@@ -50,10 +52,12 @@ def read_record(path: Path) -> RunRecord:
 
 
 def write_record(results: Path, record: RunRecord) -> Path:
+    """A failed run's record goes to seed<k>.failed.json; a complete or pruned one (its epochs are real) to
+    seed<k>.json."""
     path = record_path(results, record.task.name, record.model.name, record.variant, record.seed,
-                       failed=record.status != "complete")
+                       failed=record.status == "failed")
     write_atomic(path, to_json(record) + "\n")
-    if record.status == "complete":  # a success supersedes an earlier failure of the same cell
+    if record.status != "failed":  # a result supersedes an earlier failure of the same cell
         record_path(results, record.task.name, record.model.name, record.variant, record.seed,
                     failed=True).unlink(missing_ok=True)
     return path

@@ -95,3 +95,23 @@ def test_marks_calibration_smoke(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 5 and all(0 <= r["seed_aware"] <= 1 and 0 <= r["welch"] <= 1 for r in rows)
     assert "Average of 3 tasks" in proc.stdout and "seed-aware %" in proc.stdout
+
+
+@pytest.mark.slow
+def test_tuned_benchmark_smoke(assin2_mirror, tmp_path):
+    """benchmarks/tuned.py on 16 examples, 1 epoch, 2 seeds and one-point grids: default recipe vs tuned, full and
+    LoRA (full's only point is the recipe's rate: its tuned cell is the recipe's runs, reused, not run again)."""
+    out = tmp_path / "tuned.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "tuned.py"), "--mirror", str(assin2_mirror), "--limit", "16",
+                           "--epochs", "1", "--seeds", "2", "--full-grid", "4e-5", "--lora-grid", "4e-4",
+                           "--results", str(tmp_path / "results"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["adaptation"] for r in rows] == ["full", "lora"]
+    for r in rows:
+        assert r["default"]["n"] == 2 and r["tuned"]["n"] == 2 and r["search_cost"]["runs"] == 1
+    assert rows[0]["chosen_lr"] == 4e-5 and rows[0]["tuned"] == rows[0]["default"]
+    assert rows[1]["chosen_lr"] == 4e-4 and rows[1]["tuned"]["variant"] != rows[1]["default"]["variant"]
+    assert "| full |" in proc.stdout and "| lora |" in proc.stdout and "protocol `tuned`" in proc.stdout
+    assert "### Searches (`harness tune`)" in proc.stdout

@@ -125,3 +125,20 @@ def test_regression_labels_reach_the_loss_as_floats():
     split = EncodedSplit(np.array([5, 6, 7, 8], dtype=np.int32), np.array([0, 2, 4]), np.array([1.25, 4.5]))
     _, labels, _, _ = batches.collate(split, np.array([1, 0]), 0, torch.device("cpu"))
     assert labels.dtype == torch.float32 and labels.tolist() == [4.5, 1.25]
+
+
+def test_an_after_epoch_hook_sees_each_epoch_and_can_stop_the_fit(toy_env, tiny_encoder):
+    """The hook a search's pruner uses: it gets each epoch's metrics (validation included); a reason it returns
+    stops the fit after that epoch, and the record says so (status "pruned", the reason)."""
+    seen = []
+
+    def hook(epoch):
+        seen.append((epoch.epoch, epoch.validation is not None))
+        return "enough" if epoch.epoch == 2 else None  # None: go on
+
+    task = load_tasks()["toy"]
+    rec = cell.run_cell(task, local_model(tiny_encoder), RunConfig(epochs=3), seed=1, limit=16,
+                        mirror=str(toy_env["mirror"]), log=lambda m: None, on_epoch=hook)
+    assert seen == [(1, True), (2, True)] and len(rec.fits[0].epochs) == 2
+    assert (rec.status, rec.failure, rec.fits[0].stopped) == ("pruned", "enough", "enough")
+    assert rec.protocols["clean"].epoch in (1, 2)  # picked among the epochs it ran

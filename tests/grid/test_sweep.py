@@ -215,19 +215,6 @@ def test_sweep_file_and_bad_sweep_input(toy_env, tmp_path, capsys):
                  "--results", str(toy_env["results"])]) == 2
 
 
-@pytest.fixture
-def slurm(tmp_path_factory):
-    import slurm_cluster
-
-    why = slurm_cluster.missing()
-    if why:
-        pytest.skip(f"no SLURM test cluster: {why}")
-    cluster = slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm"))
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 @pytest.mark.slow
 def test_sweep_on_a_real_slurm_cluster(slurm, toy_env, tiny_encoder, tiny_decoder, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
@@ -270,3 +257,46 @@ def test_the_test_cluster_stops_exactly_what_it_started(slurm):
     slurm.stop()
     left = {pid: _command(pid) for pid in started if alive(pid)}
     assert left == {}
+
+
+def test_a_tuned_sweep_plans_one_search_per_task_and_model(toy_env, tiny_encoder, capsys):
+    argv = ["sweep", "--tune", "--tasks", "toy,toybool", "--models", str(tiny_encoder), "--limit", "16",
+            "--results", str(toy_env["results"]), "--grid", "lr=1e-5,2e-5", "--prune", "--dry-run",
+            "--executor", "slurm"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "2 cells (2 tasks x 1 models x one search each, 3 final seeds)" in captured.err
+    name = local_name(tiny_encoder)
+    (row,) = [ln.split() for ln in captured.out.splitlines() if f"toy/{name}" in ln and "tune" in ln]
+    assert row[:3] == ["todo", f"toy/{name}", "tune"]
+    assert row[-1] == f"{toy_env['results']}/search/toy/{name}/limit16/search.json"
+    (job,) = [ln for ln in captured.out.splitlines() if "--task toy " in ln and "-m harness" in ln]
+    assert "-m harness tune --task toy" in job and "--seed 42,43,44" in job
+    assert "--grid lr=1e-5,2e-5" in job and "--prune" in job and "--limit 16" in job
+    assert not toy_env["results"].exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grid", "lr=1e-5"], "--grid is a search flag: add --tune"),
+    (["--tune", "--force"], "--force does not combine with --tune"),
+    (["--tune", "--grid", "lr=0"], "--grid point learning_rate=0"),
+])
+def test_search_flags_in_a_sweep_are_checked_before_anything_runs(flags, message, toy_env, tiny_encoder, capsys):
+    code = main(["sweep", "--tasks", "toy", "--models", str(tiny_encoder), "--results", str(toy_env["results"]),
+                 *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not toy_env["results"].exists()
+
+
+@pytest.mark.slow
+def test_a_tuned_sweep_runs_each_search_then_resumes_nothing(toy_env, tiny_encoder, capsys):
+    argv = ["sweep", "--tune", "--tasks", "toy,toybool", "--models", str(tiny_encoder), "--seeds", "1", "--limit",
+            "16", "--epochs", "1", "--grid", "lr=1e-4,1e-3", "--mirror", str(toy_env["mirror"]), "--results",
+            str(toy_env["results"]), "--jobs", "2"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "[2/2]" in captured.err and "protocol `tuned`" in captured.out and "| tiny-bert |" in captured.out
+    assert len(list((toy_env["results"] / "search").rglob("search.json"))) == 2
+    assert main(argv + ["--dry-run"]) == 0
+    assert "2 done, 0 to run" in capsys.readouterr().err
