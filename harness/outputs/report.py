@@ -22,9 +22,9 @@ from harness import __version__
 from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
 from harness.outputs import plot, table_text
+from harness.outputs.report_detail import build_detail, cell_text, detail_id, text_of
 from harness.record.protocols import TUNED
-from harness.record.store import record_path
-from harness.redact import shared_path, shared_source
+from harness.redact import shared_path
 
 # In the order of the page's switches; the first of each is the view the page opens on (`harness table`'s).
 PROTOCOLS = {"clean": "epoch picked on validation, test read at that epoch",
@@ -68,19 +68,6 @@ class View:
 
 
 @dataclass
-class Detail:
-    id: str
-    model: str
-    task: str
-    scores: list  # [(protocol, metric label, "mean ± half (n)")]
-    seeds: list  # per seed: dict
-    curves: object  # Markup
-    settings: list  # [(key, value, overridden)]
-    cost: list  # per seed: dict
-    provenance: list  # [(key, value)]
-
-
-@dataclass
 class Section:
     id: str
     variant: str
@@ -109,16 +96,6 @@ def mark_style(kind: str | None) -> tuple[str, str]:
     return "other mark-" + re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-"), kind
 
 
-def _cell_text(cell: tb.Score) -> tuple[str, str]:
-    if math.isnan(cell.mean):
-        return "n/a", ""
-    return f"{cell.mean:.2f}", ("" if cell.half is None else f"± {cell.half:.2f}")
-
-
-def _detail_id(section: str, model: str, task: str) -> str:
-    return f"{section}-d-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{model}--{task}")
-
-
 def build_view(table: tb.Table, published: dict, columns: list, section_id: str, details: set, shows: str = "",
                baselines: dict | None = None, mains: dict | None = None, note: str | None = None) -> View:
     """shows: the metric view's key (VIEWS; default the table's metric). published: task -> {model: figure} in the
@@ -135,12 +112,12 @@ def build_view(table: tb.Table, published: dict, columns: list, section_id: str,
             cell = row.cell(col)
             view = CellView(col=col)
             if cell is not None:
-                view.mean, view.half = _cell_text(cell)
+                view.mean, view.half = cell_text(cell)
                 view.n, view.sort = cell.n, "" if math.isnan(cell.mean) else repr(cell.mean)
                 view.mark = table.marks.get((row.model, col), "")
                 view.mark_class, view.mark_tag = mark_style(view.mark)
                 if (row.model, col) in details:
-                    view.detail = _detail_id(section_id, row.model, col)
+                    view.detail = detail_id(section_id, row.model, col)
             ref = comparable.get(col, {}).get(row.model)
             view.published = "" if ref is None else f"{ref:.2f}"
             cells.append(view)
@@ -173,101 +150,9 @@ def _view_label(table: tb.Table) -> str:
     return metric.display + (" (%)" if metric.percent else "")
 
 
-def _values(values) -> str:
-    """One value, or 'a | b' where the seeds' records differ."""
-    distinct = []
-    for v in values:
-        if v not in distinct:
-            distinct.append(v)
-    return " | ".join(_text(v) for v in distinct)
-
-
-def _merged(dicts: list[dict]) -> dict:
-    """key -> _values of that key over the dicts."""
-    keys = list(dict.fromkeys(k for d in dicts for k in d))
-    return {k: _values(d[k] for d in dicts if k in d) for k in keys}
-
-
-def _text(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _seconds(s) -> str:
-    if s is None:
-        return "–"
-    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
-
-
-def _bytes(n) -> str:
-    return "–" if n is None else f"{n / 2 ** 30:.2f} GiB"
-
-
-def build_detail(section_id: str, records: list, tables: dict, results: Path, model_display: str,
-                 task_display: str) -> Detail:
-    from markupsafe import Markup
-
-    records = sorted(records, key=lambda r: r.seed)
-    first = records[0]
-    model, task = first.model.name, first.task.name
-    scores = []
-    for (protocol, metric), table in tables.items():
-        row = next((r for r in table.rows if r.model == model), None)
-        cell = row.cells.get(task) if row else None
-        if cell is not None:
-            mean, half = _cell_text(cell)
-            scores.append((protocol, VIEWS[metric], f"{mean} {half}".strip(), cell.n))
-    seeds = []
-    for r in records:
-        # Relative to where the results folder is: the page names no path of the machine.
-        entry = {"seed": r.seed, "path": record_path(Path(shared_path(results)), task, model, r.variant,
-                                                     r.seed).as_posix(), "scores": []}
-        for protocol in PROTOCOLS:
-            result = r.protocols.get(protocol)
-            for metric in tb.METRICS:
-                value = tb.record_score(r, protocol, metric)
-                entry["scores"].append("–" if value is None else f"{value:.2f}")
-            entry["scores"].append("–" if result is None else str(result.epoch))
-        seeds.append(entry)
-    overridden = set().union(*(r.overrides for r in records))
-    settings = [(k, v, k in overridden) for k, v in _merged([r.hyperparameters for r in records]).items()]
-    settings += [("limit (examples per split)", _values(r.limit for r in records), False)]
-    settings += [(f"{k} examples", v, False) for k, v in _merged([r.dataset_sizes for r in records]).items()]
-    cost = [{"seed": r.seed, "total": _seconds(r.timings and r.timings.total_s),
-             "train": _seconds(r.timings and r.timings.train_s), "eval": _seconds(r.timings and r.timings.eval_s),
-             "steps": sum(f.steps for f in r.fits), "tokens": f"{r.tokens.train_real if r.tokens else 0:,}",
-             "padding": _text(r.tokens and r.tokens.padding_efficiency),
-             "memory": (f"{_bytes(r.peak_memory.bytes)} ({r.peak_memory.kind})" if r.peak_memory else "–"),
-             "device": r.device or "–",
-             "trained": (f"{r.adaptation.method}: {r.adaptation.trainable_parameters:,} of "
-                         f"{r.adaptation.total_parameters:,}") if r.adaptation else "–",
-             "energy": (f"{r.cost.energy_kwh:.3g} kWh, {r.cost.emissions_kg:.3g} kg CO2eq ({r.cost.country})"
-                        if r.cost and r.cost.energy_kwh is not None else "–")} for r in records]
-    git = [f"{r.harness.version} @ {r.harness.git_commit or '–'}" + (" (dirty)" if r.harness.git_dirty else "")
-           for r in records]
-    provenance = [("task", _values(f"{r.task.hub_id} @ {r.task.revision_resolved or '–'}" for r in records)),
-                  ("task source", _values(r.task.source if r.task.source in ("hub", "embedded", None) else "mirror"
-                                          for r in records)),
-                  ("model source", _values(shared_source(r.model.source, r.model.weights_fingerprint)
-                                           for r in records)),
-                  ("model revision", _values(r.model.revision_resolved for r in records)),
-                  ("model family", _values(r.model.family for r in records)),
-                  ("parameters", _values(r.model.parameters for r in records)),
-                  ("precision", _values(r.precision for r in records)),
-                  ("harness", _values(git)),
-                  ("created", _values(r.created_at for r in records))]
-    provenance += [(name, v) for name, v in _merged([r.packages for r in records]).items()]
-    curves = Markup(plot.to_svg(plot.curves_figure(records))) if any(r.fits for r in records) else None
-    return Detail(id=_detail_id(section_id, model, task), model=model_display, task=task_display, scores=scores,
-                  seeds=seeds, curves=curves, settings=settings, cost=cost, provenance=provenance)
-
-
 def _about(records) -> str:
     limits = sorted({r.limit for r in records if r.limit is not None})
-    overrides = sorted({f"{k}={_text(v)}" for r in records for k, v in r.overrides.items()})
+    overrides = sorted({f"{k}={text_of(v)}" for r in records for k, v in r.overrides.items()})
     parts = [f"limit {', '.join(map(str, limits))} examples per split" if limits else "full data"]
     parts.append("settings changed: " + ", ".join(overrides) if overrides else "the registered recipe")
     return "; ".join(parts)
@@ -311,7 +196,7 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     displays = {r.model: r.display for t in tables.values() for r in t.rows}
     task_displays = dict(tasks)
     cells = {key: recs for key, recs in sorted(by_cell.items()) if key[0] in displays and key[1] in task_displays}
-    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t])
+    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t], VIEWS, PROTOCOLS)
                for (m, t), recs in cells.items()]
     views = [build_view(t, published, columns, section_id, set(cells), view, tb.baselines(t, records), mains)
              for (_, view), t in tables.items()]
