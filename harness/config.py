@@ -38,8 +38,11 @@ class RunConfig:
     # Evaluation is forward-only: larger batches cost nothing in results.
     eval_batch_size: int = _setting(128, "evaluation batch (forward only, sorted by length)")
     length_grouped: bool = _setting(True, "batches of similar length, in random order (less padding)")
-    # bf16 autocast keeps fp32 master weights; on CPU (no native bf16 here) it is slower, so auto = fp32 there.
-    precision: str = _setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
+    # bf16 autocast keeps fp32 master weights; a CPU without native bf16 emulates it, slower than fp32, so auto
+    # is fp32 there (harness/finetune/precision.py).
+    precision: str = _setting(
+        "auto", "auto (bf16 autocast on CUDA and on a CPU that computes bf16 natively, avx512_bf16 or AMX; fp32 "
+                "elsewhere), fp32 or bf16")
     tf32: bool = _setting(True, "TF32 matmuls on CUDA for what stays fp32")
     attn_implementation: str = _setting(
         "sdpa", "sdpa (eager for models without it, e.g. DeBERTa), eager or flash_attention_2")

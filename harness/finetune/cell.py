@@ -17,8 +17,9 @@ from harness.errors import UserError
 from harness.finetune import distributed as dist_mod
 from harness.finetune import energy
 from harness.finetune import progress as progress_mod
-from harness.finetune.fit import resolved_precision, train_fit
+from harness.finetune.fit import train_fit
 from harness.finetune.objective import objective_of
+from harness.finetune.precision import precision_and_reason
 from harness.hub import mirror_lock
 from harness.model import adapters, loading, pooled_layer
 from harness.record.build import success_record
@@ -95,9 +96,10 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
             t_load_models += load_s
     cost = energy.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
 
+    precision, precision_reason = precision_and_reason(cfg, device)
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,
                           location=source.where, loaded=loaded, device=device,
-                          precision=resolved_precision(cfg, device),
+                          precision=precision, precision_reason=precision_reason,
                           load_s=data.timings["load_s"] + t_model_meta + t_load_models,
                           total_s=time.perf_counter() - t_start, processes=dist_mod.world_size(),
                           adaptation=adaptation, cost=cost)

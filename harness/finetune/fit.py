@@ -1,7 +1,7 @@
-"""One fit: the training loop of the routine (harness/finetune/cell.py), with its optimizer, schedule, precision,
-train step and evaluation. After every epoch it evaluates the validation split (if any) and the test split
-and keeps both curves, so both protocols can be computed. The same loop runs on one process and
-data-parallel: the distributed helpers are no-ops on one.
+"""One fit: the training loop of the routine (harness/finetune/cell.py), with its optimizer, schedule, train step
+and evaluation, under the precision of harness/finetune/precision.py. After every epoch it evaluates the
+validation split (if any) and the test split and keeps both curves, so both protocols can be computed. The same
+loop runs on one process and data-parallel: the distributed helpers are no-ops on one.
 """
 from __future__ import annotations
 
@@ -20,21 +20,11 @@ from harness.finetune import progress as progress_mod
 from harness.finetune import sharding
 from harness.finetune.batches import collate, step_with_oom_retry, train_batches
 from harness.finetune.objective import Objective
+from harness.finetune.precision import autocast
 from harness.model import pooled_layer
 from harness.record.schema import EpochMetrics, Fit, SplitMetrics
 
-# ------------------------------------------------------------------ precision, optimizer, schedule
-
-def resolved_precision(cfg: RunConfig, device) -> str:
-    """What `precision` means on this device: "bf16" (autocast, fp32 master weights) or "fp32"."""
-    return "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda") else "fp32"
-
-
-def autocast(cfg: RunConfig, device):
-    import torch
-
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolved_precision(cfg, device) == "bf16")
-
+# ------------------------------------------------------------------ optimizer, schedule
 
 def build_optimizer(model, cfg: RunConfig):
     import torch
