@@ -14,8 +14,8 @@ from pathlib import Path
 from harness.config import RunConfig
 from harness.data import prepare as data_mod
 from harness.errors import UserError
+from harness.finetune import allocator, energy
 from harness.finetune import distributed as dist_mod
-from harness.finetune import energy
 from harness.finetune import progress as progress_mod
 from harness.finetune.fit import train_fit
 from harness.finetune.objective import objective_of
@@ -88,7 +88,8 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
              f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
     fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
-    with energy.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
+    with energy.Tracker(cfg.emissions_country, device) as tracker, \
+            allocator.keep_freed_memory(cfg.keep_freed_memory and device.type == "cpu"):  # loading, training, eval
         for plan in plan_fits(task, data, cfg):
             fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
                                                        checkpoint_dir, progress)

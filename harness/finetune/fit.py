@@ -21,7 +21,7 @@ from harness.finetune import sharding
 from harness.finetune.batches import collate, step_with_oom_retry, train_batches
 from harness.finetune.objective import Objective
 from harness.finetune.precision import autocast
-from harness.model import pooled_layer
+from harness.model import dropout_masks, pooled_layer
 from harness.record.schema import EpochMetrics, Fit, SplitMetrics
 
 # ------------------------------------------------------------------ optimizer, schedule
@@ -134,6 +134,8 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     progress = progress_mod.of(log)
     if cfg.pooled_last_layer and not pooled_layer.install(model):
         progress(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
+    if cfg.fast_dropout and device.type == "cpu":
+        dropout_masks.install(model)
     model.to(device)
     model.train()
     if cfg.sharding == "fsdp" and dist_mod.world_size() > 1:

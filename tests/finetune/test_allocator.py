@@ -1,0 +1,39 @@
+"""The allocator while a cell trains: memory a step frees stays in the process for the next one (no page faults
+to fill it again), and afterwards the process's allocator is as it was and the kept memory is handed back."""
+import pytest
+import torch
+
+from harness.finetune import allocator
+
+pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="glibc's mallopt only")
+MIB = 64
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def _kept_after_free() -> float:
+    """The share of a large tensor's pages still resident after it is freed (as a step's gradient is)."""
+    before = _rss()
+    x = torch.empty(MIB * 2**18).fill_(1.0)
+    filled = _rss()
+    del x
+    return (_rss() - before) / (filled - before)
+
+
+def test_freed_memory_is_kept_within_and_handed_back_after():
+    assert _kept_after_free() < 0.1  # glibc's default: a large block goes back to the kernel when freed
+    with allocator.keep_freed_memory() as active:
+        assert active
+        assert _kept_after_free() > 0.9
+        kept = _rss()
+    assert _rss() < kept - MIB * 2**20 / 2  # handed back on the way out (malloc_trim)
+    assert _kept_after_free() < 0.1  # and glibc's defaults are back
+
+
+def test_turned_off_it_changes_nothing():
+    with allocator.keep_freed_memory(False) as active:
+        assert not active
+        assert _kept_after_free() < 0.1

@@ -1,0 +1,83 @@
+"""Dropout with PCG64 masks: torch's dropout function (keep rate, scale rounded as torch rounds it, the backward
+pass), a seed fixes the masks, and it is what a CPU run trains with."""
+import pytest
+import torch
+from tiny_models import make_encoder, tiny_config
+
+from harness.config import RunConfig
+from harness.finetune import cell
+from harness.model import dropout_masks
+from harness.registry.load import load_tasks, local_model
+
+
+def _dropout(p=0.1, inplace=False):
+    module = torch.nn.Dropout(p, inplace=inplace)
+    assert dropout_masks.install(module) == 1
+    return module
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_same_function_as_torchs_dropout(dtype):
+    torch.manual_seed(0)
+    x = torch.rand(1000, 1000).add_(0.5).to(dtype)  # no zeros: a zero output means a dropped element
+    out = _dropout()(x)
+    kept = out != 0
+    assert abs(kept.double().mean().item() - 0.9) < 0.001  # 1M draws: within 3 standard deviations of 1 - p
+    theirs = torch.nn.functional.dropout(x, 0.1, training=True)
+    both = kept & (theirs != 0)
+    assert both.sum() > 700_000
+    assert torch.equal(out[both], theirs[both])  # kept values scaled exactly as torch does it, in this dtype
+    assert out.dtype == dtype and out.shape == x.shape
+
+
+def test_the_backward_pass_multiplies_by_the_same_mask():
+    torch.manual_seed(1)
+    x = torch.rand(64, 32).add_(0.5).requires_grad_()
+    out = _dropout(0.3)(x)
+    out.backward(torch.ones_like(out))
+    torch.testing.assert_close(x.grad, out.detach() / x.detach(), rtol=1e-6, atol=0)
+    assert x.grad.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+
+
+def test_a_seed_fixes_the_masks_and_the_module_keeps_what_nn_dropout_has():
+    x = torch.ones(50, 50)
+
+    def mask(seed, module):
+        torch.manual_seed(seed)
+        return module(x) != 0
+
+    module = _dropout(0.5)
+    assert torch.equal(mask(3, module), mask(3, module)) and not torch.equal(mask(3, module), mask(4, module))
+    assert isinstance(module, torch.nn.Dropout) and module.p == 0.5
+    module.eval()
+    assert module(x) is x  # evaluation: no dropout, as nn.Dropout
+    inplace = _dropout(0.5, inplace=True)
+    y = torch.ones(50, 50)
+    assert inplace(y) is y and (y == 0).any()
+    assert torch.equal(_dropout(1.0)(x), torch.zeros_like(x))
+
+
+def test_install_swaps_every_plain_dropout_module_of_a_model():
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_config(tiny_config("bert", num_labels=2))
+    plain = [m for m in model.modules() if type(m) is torch.nn.Dropout]
+    assert len(plain) > 3  # embeddings, each layer's hidden states and attention, the classifier
+    assert dropout_masks.install(model) == len(plain)
+    assert not [m for m in model.modules() if type(m) is torch.nn.Dropout]
+
+
+def test_a_cpu_run_trains_with_them_and_a_seed_fixes_its_numbers(toy_env, tmp_path):
+    """A BERT with dropout: the run with PCG64 masks repeats itself to the digit and is not the run with torch's."""
+    task = load_tasks()["toy"]
+    spec = local_model(make_encoder(tmp_path / "bert", dropout=0.3))
+    kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
+
+    def losses(**settings):
+        rec = cell.run_cell(task, spec, RunConfig(epochs=1, learning_rate=3e-3, precision="fp32", **settings),
+                            **kwargs)
+        return [(e.train_loss, e.test.loss, e.test_predictions) for e in rec.fits[0].epochs]
+
+    fast = losses()
+    assert fast == losses()
+    assert fast != losses(fast_dropout=False)
