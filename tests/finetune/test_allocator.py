@@ -23,14 +23,22 @@ def _kept_after_free() -> float:
     return (_rss() - before) / (filled - before)
 
 
+def _mapped_apart() -> bool:
+    """Whether a large tensor gets its own mapping (glibc's mmap), outside the heap."""
+    x = torch.empty(MIB * 2**18)
+    with open("/proc/self/maps") as f:
+        heaps = [[int(a, 16) for a in line.split()[0].split("-")] for line in f if line.rstrip().endswith("[heap]")]
+    return not any(lo <= x.data_ptr() < hi for lo, hi in heaps)
+
+
 def test_freed_memory_is_kept_within_and_handed_back_after():
-    assert _kept_after_free() < 0.1  # glibc's default: a large block goes back to the kernel when freed
+    assert _kept_after_free() < 0.1 and _mapped_apart()  # glibc's default: mapped apart, returned when freed
     with allocator.keep_freed_memory() as active:
         assert active
         assert _kept_after_free() > 0.9
         kept = _rss()
     assert _rss() < kept - MIB * 2**20 / 2  # handed back on the way out (malloc_trim)
-    assert _kept_after_free() < 0.1  # and glibc's defaults are back
+    assert _kept_after_free() < 0.1 and _mapped_apart()  # and glibc's defaults are back
 
 
 def test_turned_off_it_changes_nothing():
