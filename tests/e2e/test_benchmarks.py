@@ -84,3 +84,39 @@ def test_assin_tasks_prints_the_baselines_from_the_real_data(assin_mirror):
     assert "  pearson      baseline    0.00  " in lines and "  mcc          baseline    0.00  " in lines
     accuracy = next(ln for ln in lines if ln.startswith("  accuracy"))
     assert 70 < float(accuracy.split()[2]) < 85  # NONE is about 78% of ASSIN PT-BR's test pairs
+
+
+@pytest.mark.slow
+def test_cpu_precision_speed_smoke(tmp_path):
+    """benchmarks/cpu_precision.py speed: fp32 and bf16 steps under each oneDNN cap, with a tiny BERT."""
+    out = tmp_path / "speed.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cpu_precision.py"), "speed", "--tiny", "--steps", "1",
+                           "--rounds", "1", "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["setting"].split(" (")[0] for r in rows] == [
+        "this CPU", "oneDNN capped at AVX512_CORE", "oneDNN capped at AVX2"]
+    assert all(r["ms_per_step"]["fp32"] > 0 and r["ms_per_step"]["bf16"] > 0 for r in rows)
+    assert "| bf16 / fp32 |" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cpu_precision_accuracy_smoke(toy_env, tiny_encoder, tmp_path):
+    """benchmarks/cpu_precision.py accuracy: both precisions run, tabulated apart, and compared seed-aware."""
+    out = tmp_path / "accuracy.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cpu_precision.py"), "accuracy", "--task", "toy", "--model",
+                           str(tiny_encoder), "--mirror", str(toy_env["mirror"]), "--seeds", "2", "--epochs", "1",
+                           "--limit", "24", "--results", str(tmp_path / "r"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [(r["precision"], r["seeds"]) for r in figures["rows"]] == [("fp32", [42, 43]), ("bf16", [42, 43])]
+    assert figures["rows"][1]["reasons"] == ["asked for: precision bf16"]
+    assert "precision fp32 (cpu)" in figures["tables"]["fp32/clean"]
+    assert "precision bf16 (cpu)" in figures["tables"]["bf16/published"]
+    for proto in ("published", "clean"):
+        text = figures["compare"][proto]
+        assert f"protocol {proto}" in text and "precision A fp32 (cpu), B bf16 (cpu)" in text
+        assert "p = " in text and "McNemar" in text
+    assert "Procedure level" in proc.stdout
