@@ -6,10 +6,17 @@ output is several times faster. The function is torch's: each element kept with 
 kept values multiplied by 1 / (1 - p) computed in the tensor's dtype (as torch's dropout rounds it in bf16), and
 the backward pass multiplies by that same mask. The random numbers are others (another random path, as with
 pooled_layer.py), and a seed still fixes them: each mask's PCG64 seed is drawn from torch's generator, which the
-run seeds. nn.Dropout modules only (embeddings, hidden states, the classifier, LoRA's adapters): the dropout of
-attention probabilities inside scaled_dot_product_attention stays torch's. CUDA tensors keep torch's kernel.
+run seeds. Two places: nn.Dropout modules (embeddings, hidden states, the classifier, LoRA's adapters; install()),
+and the dropout of attention probabilities, which scaled_dot_product_attention applies inside: under
+attention_dropout(), a call with dropout on CPU tensors runs torch's own math form of the function (the one torch
+runs on CPU whenever dropout is on: q, k, v in fp32, scores, the mask added, softmax, dropout, times v, back to
+the input dtype) with the mask drawn here. CUDA tensors keep torch's kernels.
 """
 from __future__ import annotations
+
+import contextlib
+import inspect
+import math
 
 import numpy as np
 
@@ -62,3 +69,67 @@ def install(model) -> int:
             module.__class__ = cls
             swapped += 1
     return swapped
+
+
+# ------------------------------------------------------------------ attention probabilities
+
+def attention_dropout(enabled: bool = True):
+    """A context in which scaled_dot_product_attention with dropout on CPU draws its mask with keep_mask."""
+    return _attention_mode()() if enabled else contextlib.nullcontext()
+
+
+def attention(query, key, value, attn_mask, dropout_p: float, scale: float | None, keep=None):
+    """torch's math form of scaled_dot_product_attention on CPU (aten _scaled_dot_product_attention_math: reduced
+    precision computed in fp32, q and k each scaled by sqrt(scale), a boolean mask as -inf, _safe_softmax), with
+    the dropout mask `keep` (default: drawn by keep_mask) applied as torch's dropout applies one."""
+    import torch
+
+    dtype = query.dtype
+    with torch.autocast("cpu", enabled=False):  # torch's own form runs below autocast
+        if dtype in (torch.float16, torch.bfloat16):
+            query, key, value = query.float(), key.float(), value.float()
+        root = math.sqrt(scale if scale is not None else 1 / math.sqrt(query.size(-1)))
+        scores = (query * root) @ (key.transpose(-2, -1) * root)
+        if attn_mask is not None:
+            if attn_mask.dtype == torch.bool:
+                attn_mask = torch.zeros((), dtype=scores.dtype).masked_fill(~attn_mask, float("-inf"))
+            scores = scores + attn_mask.to(scores.dtype)
+        probs = torch._safe_softmax(scores, -1)
+        keep = keep_mask(probs.shape, dropout_p) if keep is None else keep
+        noise = keep.to(probs.dtype).div_(1 - dropout_p)
+        return ((probs * noise) @ value).to(dtype)
+
+
+def _sdpa_signature(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                    enable_gqa=False):
+    """torch.nn.functional.scaled_dot_product_attention's parameters, to bind a call's arguments."""
+
+
+_SDPA = inspect.signature(_sdpa_signature)
+_MODE = None
+
+
+def _attention_mode():
+    global _MODE
+    if _MODE is not None:
+        return _MODE
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    class AttentionDropout(TorchFunctionMode):
+        """Routes scaled_dot_product_attention calls with dropout on CPU to attention(); passes every other call on."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is sdpa:
+                call = _SDPA.bind(*args, **kwargs).arguments
+                q, k, v = call["query"], call["key"], call["value"]
+                if (call.get("dropout_p", 0.0) > 0 and q.is_cpu and not call.get("is_causal")
+                        and not call.get("enable_gqa") and q.dim() == k.dim() == v.dim() == 4):
+                    return attention(q, k, v, call.get("attn_mask"), call["dropout_p"], call.get("scale"))
+            return func(*args, **kwargs)
+
+    _MODE = AttentionDropout
+    return _MODE

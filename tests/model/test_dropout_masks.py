@@ -1,5 +1,8 @@
 """Dropout with PCG64 masks: torch's dropout function (keep rate, scale rounded as torch rounds it, the backward
-pass), a seed fixes the masks, and it is what a CPU run trains with."""
+pass), on hidden states and on attention probabilities (torch's math form of the attention), a seed fixes the masks,
+and it is what a CPU run trains with."""
+import json
+
 import pytest
 import torch
 from tiny_models import make_encoder, tiny_config
@@ -67,9 +70,70 @@ def test_install_swaps_every_plain_dropout_module_of_a_model():
     assert not [m for m in model.modules() if type(m) is torch.nn.Dropout]
 
 
+def _qkv(dtype, seed=0, length=37):
+    torch.manual_seed(seed)
+    return [torch.randn(4, 3, length, 16).to(dtype) for _ in range(3)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_is_torchs_math_form_with_the_mask_given(dtype):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = _qkv(dtype)
+    attend = torch.rand(4, 1, 37, 37) > 0.2
+    attend[..., 0] = True
+    with sdpa_kernel(SDPBackend.MATH):
+        theirs = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+    everything = torch.ones(4, 3, 37, 37, dtype=torch.bool)
+    assert torch.equal(dropout_masks.attention(q, k, v, attend, 0.0, None, keep=everything), theirs)  # to the bit
+    keep = torch.rand(4, 3, 37, 37) > 0.1
+    additive = torch.zeros(4, 1, 37, 37, dtype=dtype).masked_fill(~attend, float("-inf"))
+    # torch's math form with a given mask (it warns, once, that dropout_mask is for tests: this is one).
+    theirs = torch.ops.aten._scaled_dot_product_attention_math(q, k, v, additive, 0.1, False, dropout_mask=keep)[0]
+    ours = dropout_masks.attention(q, k, v, attend, 0.1, None, keep=keep)
+    # torch scales v by 1/(1-p) here, and the probabilities in its dropout: the same to rounding.
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 if dtype == torch.float32 else 1e-2)
+
+
+def test_under_the_context_attention_dropout_draws_pcg64_masks():
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    q, k, _ = _qkv(torch.float32)
+    eye = torch.eye(37).expand(4, 3, 37, 37)  # the output is then the dropped-out probabilities themselves
+    probs = torch.softmax(q @ k.transpose(-2, -1) / 4, -1)
+
+    def dropped(seed, p=0.3):
+        torch.manual_seed(seed)
+        with dropout_masks.attention_dropout():
+            return sdpa(q, k, eye, dropout_p=p)
+
+    out = dropped(1)
+    kept = out != 0
+    assert abs(kept.double().mean().item() - 0.7) < 0.01
+    torch.testing.assert_close(out[kept], (probs / 0.7)[kept], rtol=1e-5, atol=1e-7)
+    assert torch.equal(out, dropped(1)) and not torch.equal(out, dropped(2))
+    torch.manual_seed(1)
+    torchs = sdpa(q, k, eye, dropout_p=0.3)
+    assert not torch.equal(out, torchs)  # outside the context: torch's masks
+    assert torch.equal(dropped(1, p=0.0), sdpa(q, k, eye))  # no dropout: torch's own call
+    torch.manual_seed(1)
+    with dropout_masks.attention_dropout(False):
+        assert torch.equal(sdpa(q, k, eye, dropout_p=0.3), torchs)
+
+
+def test_attention_gradients_through_the_mask():
+    q, k, v = (t.double().requires_grad_() for t in _qkv(torch.float32, length=5))
+    keep = torch.rand(4, 3, 5, 5) > 0.3
+    assert torch.autograd.gradcheck(lambda a, b, c: dropout_masks.attention(a, b, c, None, 0.3, None, keep=keep),
+                                    (q, k, v))
+
+
 def test_a_cpu_run_trains_with_them_and_a_seed_fixes_its_numbers(toy_env, tmp_path):
-    """A BERT with dropout: the run with PCG64 masks repeats itself to the digit and is not the run with torch's."""
+    """A BERT with dropout: the run with PCG64 masks repeats itself to the digit and is not the run with torch's;
+    with dropout on the attention probabilities alone, too."""
     task = load_tasks()["toy"]
+    attention_only = make_encoder(tmp_path / "bert-attention", dropout=0.3)
+    config = json.loads((attention_only / "config.json").read_text())
+    (attention_only / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.0}))
     spec = local_model(make_encoder(tmp_path / "bert", dropout=0.3))
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
 
@@ -81,3 +145,5 @@ def test_a_cpu_run_trains_with_them_and_a_seed_fixes_its_numbers(toy_env, tmp_pa
     fast = losses()
     assert fast == losses()
     assert fast != losses(fast_dropout=False)
+    spec = local_model(attention_only)
+    assert losses() != losses(fast_dropout=False)
