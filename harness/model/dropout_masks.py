@@ -6,8 +6,9 @@ output is several times faster. The function is torch's: each element kept with 
 kept values multiplied by 1 / (1 - p) computed in the tensor's dtype (as torch's dropout rounds it in bf16), and
 the backward pass multiplies by that same mask. The random numbers are others (another random path, as with
 pooled_layer.py), and a seed still fixes them: each mask's PCG64 seed is drawn from torch's generator, which the
-run seeds. Two places: nn.Dropout modules (embeddings, hidden states, the classifier, LoRA's adapters; install()),
-and the dropout of attention probabilities, which scaled_dot_product_attention applies inside: under
+run seeds; masks under PCG64_FROM elements stay torch's (cheaper there). Two places: nn.Dropout modules
+(embeddings, hidden states, the classifier, LoRA's adapters; install()), and the dropout of attention
+probabilities, which scaled_dot_product_attention applies inside: under
 attention_dropout(), a call with dropout on CPU tensors runs torch's own math form of the function (the one torch
 runs on CPU whenever dropout is on: q, k, v in fp32, scores, the mask added, softmax, dropout, times v, back to
 the input dtype) with the mask drawn here. CUDA tensors keep torch's kernels.
@@ -20,6 +21,10 @@ import math
 
 import numpy as np
 
+# Masks smaller than this stay torch's: drawing a PCG64 mask has a fixed cost (about 35 us here) that torch's
+# generator only exceeds from about 4,096 elements on (a MiniLM batch's hidden states: 16 x 40 x 384).
+PCG64_FROM = 4096
+
 
 def _dropout_class():
     import torch
@@ -28,7 +33,7 @@ def _dropout_class():
         """nn.Dropout whose CPU masks come from numpy's PCG64 (see the module docstring)."""
 
         def forward(self, x):
-            if not self.training or self.p == 0 or not x.is_cpu or x.numel() == 0:
+            if not self.training or self.p == 0 or not x.is_cpu or x.numel() < PCG64_FROM:
                 return super().forward(x)
             if self.p == 1:
                 return x.mul_(0) if self.inplace else x * 0
@@ -127,7 +132,8 @@ def _attention_mode():
                 call = _SDPA.bind(*args, **kwargs).arguments
                 q, k, v = call["query"], call["key"], call["value"]
                 if (call.get("dropout_p", 0.0) > 0 and q.is_cpu and not call.get("is_causal")
-                        and not call.get("enable_gqa") and q.dim() == k.dim() == v.dim() == 4):
+                        and not call.get("enable_gqa") and q.dim() == k.dim() == v.dim() == 4
+                        and q.shape[:-1].numel() * k.size(-2) >= PCG64_FROM):
                     return attention(q, k, v, call.get("attn_mask"), call["dropout_p"], call.get("scale"))
             return func(*args, **kwargs)
 

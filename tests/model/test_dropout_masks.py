@@ -35,7 +35,7 @@ def test_the_same_function_as_torchs_dropout(dtype):
 
 def test_the_backward_pass_multiplies_by_the_same_mask():
     torch.manual_seed(1)
-    x = torch.rand(64, 32).add_(0.5).requires_grad_()
+    x = torch.rand(128, 64).add_(0.5).requires_grad_()
     out = _dropout(0.3)(x)
     out.backward(torch.ones_like(out))
     torch.testing.assert_close(x.grad, out.detach() / x.detach(), rtol=1e-6, atol=0)
@@ -43,7 +43,7 @@ def test_the_backward_pass_multiplies_by_the_same_mask():
 
 
 def test_a_seed_fixes_the_masks_and_the_module_keeps_what_nn_dropout_has():
-    x = torch.ones(50, 50)
+    x = torch.ones(100, 100)
 
     def mask(seed, module):
         torch.manual_seed(seed)
@@ -55,9 +55,19 @@ def test_a_seed_fixes_the_masks_and_the_module_keeps_what_nn_dropout_has():
     module.eval()
     assert module(x) is x  # evaluation: no dropout, as nn.Dropout
     inplace = _dropout(0.5, inplace=True)
-    y = torch.ones(50, 50)
+    y = torch.ones(100, 100)
     assert inplace(y) is y and (y == 0).any()
     assert torch.equal(_dropout(1.0)(x), torch.zeros_like(x))
+
+
+def test_small_masks_stay_torchs():
+    """Under PCG64_FROM elements torch's generator is the cheaper one: the same output as nn.Dropout's."""
+    small, large = torch.ones(dropout_masks.PCG64_FROM - 1), torch.ones(dropout_masks.PCG64_FROM)
+    for x, same in ((small, True), (large, False)):
+        torch.manual_seed(5)
+        ours = _dropout(0.5)(x)
+        torch.manual_seed(5)
+        assert torch.equal(ours, torch.nn.Dropout(0.5)(x)) == same
 
 
 def test_install_swaps_every_plain_dropout_module_of_a_model():
