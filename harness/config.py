@@ -54,7 +54,7 @@ class RunConfig:
     fast_dropout: bool = _setting(
         True, "on CPU, dropout masks from numpy's PCG64 instead of torch's generator, which draws them one number "
               "at a time on non-Intel CPUs (the same dropout; another random path, a seed still fixes it; "
-              "nn.Dropout modules, and attention probabilities unless gradient checkpointing is on)")
+              "nn.Dropout modules and attention probabilities)")
     keep_freed_memory: bool = _setting(
         True, "on CPU with glibc, keep the memory a training step frees for the next step instead of returning it to "
               "the kernel (fewer page faults; the same numbers)")

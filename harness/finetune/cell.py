@@ -7,6 +7,7 @@ fit is the training loop of harness/finetune/fit.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,17 +88,19 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     progress(f"[{label}] data: {', '.join(f'{k} {len(v)}' for k, v in data.splits.items())} "
              f"(tokenization cache {'hit' if data.cache_hit else 'miss'})")
 
+    # Resolved once, for the model at hand: the fits run in it, the record says it and why.
+    precision, precision_reason = precision_and_reason(cfg, device, getattr(source.config, "model_type", None))
+    fit_cfg = dataclasses.replace(cfg, precision=precision)
     fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
     with energy.Tracker(cfg.emissions_country, device) as tracker, \
             allocator.keep_freed_memory(cfg.keep_freed_memory and device.type == "cpu"):  # loading, training, eval
         for plan in plan_fits(task, data, cfg):
-            fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
+            fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, fit_cfg, seed, device, label,
                                                        checkpoint_dir, progress)
             fits.append(fit)
             t_load_models += load_s
     cost = energy.combine_ranks(tracker.result, dist_mod.all_sum)  # each process measured itself
 
-    precision, precision_reason = precision_and_reason(cfg, device)
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,
                           location=source.where, loaded=loaded, device=device,
                           precision=precision, precision_reason=precision_reason,

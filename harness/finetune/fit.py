@@ -74,21 +74,18 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
         if len(part) == 0:  # a rank with nothing left still joins the sync, contributing zero
             part, weight = idx[:1], 0.0
         batch, labels, r, p = collate(train, part, pad_id, device)
-        with autocast(cfg, device), dropout_masks.attention_dropout(_pcg64_attention_dropout(cfg, device)):
-            logits = net(**batch).logits.float()
-        # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
-        # the batch was split (x world: data-parallel averages over ranks).
-        loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
-        loss.backward()
+        # The backward pass too: gradient checkpointing recomputes the forward there, drawing the same masks.
+        with dropout_masks.attention_dropout(cfg.fast_dropout and device.type == "cpu"):
+            with autocast(cfg, device):
+                logits = net(**batch).logits.float()
+            # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
+            # the batch was split (x world: data-parallel averages over ranks).
+            loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
+            loss.backward()
         step_loss += loss.detach()
         if weight:
             real, processed = real + r, processed + p
     return step_loss, real, processed
-
-
-def _pcg64_attention_dropout(cfg: RunConfig, device) -> bool:
-    # Not under gradient checkpointing: its recompute, in the backward pass, would run outside the context.
-    return cfg.fast_dropout and device.type == "cpu" and not cfg.gradient_checkpointing
 
 
 def evaluate(model, split: EncodedSplit, objective: Objective, cfg: RunConfig, pad_id: int, device, on_batch=None):

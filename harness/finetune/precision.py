@@ -11,6 +11,12 @@ from harness.config import RunConfig
 
 # The x86 instructions with which a CPU computes bf16 dot products natively (torch.cpu.get_capabilities()'s names).
 NATIVE_BF16_CPU = ("avx512_bf16", "amx_bf16")
+# Model types (config.model_type) whose forward fails under bf16 autocast in transformers 5: auto keeps them in fp32.
+FAILS_UNDER_BF16 = {
+    # DisentangledSelfAttention adds its fp32 q_bias to the query (fp32 by promotion), then fills the bf16 scores
+    # with torch.finfo(query.dtype).min, which bf16 cannot hold: "value cannot be converted to type c10::BFloat16".
+    "deberta": "DeBERTa v1's attention fails under bf16 autocast in transformers",
+}
 
 
 def cpu_bf16_instructions() -> tuple[str, ...] | None:
@@ -25,10 +31,12 @@ def cpu_bf16_instructions() -> tuple[str, ...] | None:
     return None
 
 
-def precision_and_reason(cfg: RunConfig, device) -> tuple[str, str]:
-    """("bf16" or "fp32", why): what `precision` means on this device."""
+def precision_and_reason(cfg: RunConfig, device, model_type: str | None = None) -> tuple[str, str]:
+    """("bf16" or "fp32", why): what `precision` means on this device for this kind of model."""
     if cfg.precision != "auto":
         return cfg.precision, f"asked for: precision {cfg.precision}"
+    if model_type in FAILS_UNDER_BF16:
+        return "fp32", f"auto: fp32, {FAILS_UNDER_BF16[model_type]}"
     if device.type == "cuda":
         return "bf16", "auto: bf16 autocast on CUDA"
     if device.type != "cpu":

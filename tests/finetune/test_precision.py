@@ -51,6 +51,28 @@ def test_what_is_asked_for_holds_whatever_the_cpu(monkeypatch, native):
     assert precision.resolved_precision(RunConfig(), torch.device("mps")) == "fp32"
 
 
+def test_auto_keeps_a_model_that_fails_under_bf16_in_fp32(monkeypatch):
+    processor(monkeypatch, avx512_bf16=True)
+    why = "auto: fp32, DeBERTa v1's attention fails under bf16 autocast in transformers"
+    assert precision.precision_and_reason(RunConfig(), CPU, "deberta") == ("fp32", why)
+    assert precision.precision_and_reason(RunConfig(), CUDA, "deberta") == ("fp32", why)
+    assert precision.precision_and_reason(RunConfig(), CPU, "deberta-v2")[0] == "bf16"
+    assert precision.precision_and_reason(RunConfig(precision="bf16"), CPU, "deberta")[0] == "bf16"  # as asked
+
+
+def test_deberta_v1_does_fail_under_bf16_autocast():
+    """Why the exception above exists: when transformers fixes it, this fails, and the exception can go."""
+    from tiny_models import tiny_config
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_config(tiny_config("deberta", num_labels=2))
+    ids, mask = torch.randint(5, 50, (2, 9)), torch.ones(2, 9, dtype=torch.int64)
+    mask[0, 6:] = 0
+    model(input_ids=ids, attention_mask=mask)  # fp32: fine
+    with pytest.raises(RuntimeError, match="BFloat16 without overflow"), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids, attention_mask=mask)
+
+
 def test_a_torch_without_get_capabilities_asks_its_older_function(monkeypatch):
     monkeypatch.delattr(torch.cpu, "get_capabilities")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
