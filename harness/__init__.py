@@ -9,7 +9,7 @@ after it (tests/test_layout.py checks this order against the code):
     hub/           the hub, a local mirror of it and its lock, prefetch
     data/          a task's splits: load, check, subset; format, tokenize, cache
     record/        the run record: schema, build, JSON, store, variants, provenance, protocols
-    model/         loading a model; pad tokens; LoRA; the pooled last layer
+    model/         loading a model; pad tokens; LoRA; the pooled last layer; PCG64 dropout masks
     finetune/      one cell (cell.py) of one or two fits (fit.py): the one routine for every model
     aggregate/     records -> a DataFrame, table cells and marks, statistics, compare
     outputs/       tables as text and files, plots, the HTML report, the Hub's formats

@@ -38,8 +38,11 @@ class RunConfig:
     # Evaluation is forward-only: larger batches cost nothing in results.
     eval_batch_size: int = _setting(128, "evaluation batch (forward only, sorted by length)")
     length_grouped: bool = _setting(True, "batches of similar length, in random order (less padding)")
-    # bf16 autocast keeps fp32 master weights; on CPU (no native bf16 here) it is slower, so auto = fp32 there.
-    precision: str = _setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
+    # bf16 autocast keeps fp32 master weights; a CPU without native bf16 emulates it, slower than fp32, so auto
+    # is fp32 there (harness/finetune/precision.py).
+    precision: str = _setting(
+        "auto", "auto (bf16 autocast on CUDA and on a CPU that computes bf16 natively, avx512_bf16 or AMX; fp32 "
+                "elsewhere), fp32 or bf16")
     tf32: bool = _setting(True, "TF32 matmuls on CUDA for what stays fp32")
     attn_implementation: str = _setting(
         "sdpa", "sdpa (eager for models without it, e.g. DeBERTa), eager or flash_attention_2")
@@ -48,6 +51,13 @@ class RunConfig:
         True, "compute the last layer only at the position the classifier reads (the same function, "
               "1/num_layers less work; with dropout a seed follows another random path; BERT and Llama "
               "with sdpa or eager attention)")
+    fast_dropout: bool = _setting(
+        True, "on CPU, dropout masks from numpy's PCG64 instead of torch's generator, which draws them one number "
+              "at a time on non-Intel CPUs (the same dropout; another random path, a seed still fixes it; "
+              "nn.Dropout modules and attention probabilities)")
+    keep_freed_memory: bool = _setting(
+        True, "on CPU with glibc, keep the memory a training step frees for the next step instead of returning it to "
+              "the kernel (fewer page faults; the same numbers)")
     micro_batch_size: int = _setting(
         0, "gradient accumulation: examples per forward pass (0 = batch size; halved on CUDA OOM)")
     device: str = _setting("auto", "auto, cpu, cuda or cuda:N")
@@ -162,7 +172,8 @@ RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", 
 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,
-                   attn_implementation="sdpa", fused_adamw=False, tf32=False, pooled_last_layer=False)
+                   attn_implementation="sdpa", fused_adamw=False, tf32=False, pooled_last_layer=False,
+                   fast_dropout=False, keep_freed_memory=False)
 
 
 # ------------------------------------------------------------------ from command-line values

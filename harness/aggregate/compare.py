@@ -67,11 +67,13 @@ def compare_models(records, task: str, a: str, b: str, protocol: str, variant: s
     if metric is not None and not metrics.fits(metric, task_type):
         fitting = [n for n, spec in metrics.METRICS.items() if spec.task_type == task_type]
         raise UserError(f"--metric {metric} does not fit {task}, a {task_type} task (valid: {', '.join(fitting)})")
-    sections = [_compare_group(have[a][k], have[b][k], task, a, b, protocol, metric) for k in both]
+    sections = [compare_groups(have[a][k], have[b][k], task, a, b, protocol, metric) for k in both]
     return "\n\n".join(sections)
 
 
-def _compare_group(group_a, group_b, task: str, a: str, b: str, protocol: str, metric: str | None) -> str:
+def compare_groups(group_a, group_b, task: str, a: str, b: str, protocol: str, metric: str | None = None) -> str:
+    """Both levels for two groups (groups.Group) of records on one task. `harness compare` pairs groups of the same
+    variant and precision; benchmarks/cpu_precision.py pairs one model's fp32 and bf16 groups."""
     runs_a = {r.seed: r for r in group_a.records}
     runs_b = {r.seed: r for r in group_b.records}
     first = next(iter(runs_a.values()))
@@ -87,8 +89,9 @@ def _compare_group(group_a, group_b, task: str, a: str, b: str, protocol: str, m
     pred_b = {s: _predictions(runs_b[s], protocol) for s in seeds_b}
     metric = metric or _main_metric([*group_a.records, *group_b.records], protocol)
     m = metrics.METRICS[metric]
+    precision = group_a.label if group_a.label == group_b.label else f"A {group_a.label}, B {group_b.label}"
     lines = [f"{task}: A = {a} vs B = {b}; protocol {protocol}, variant {group_a.variant}, precision "
-             f"{group_a.label}; {len(gold)} test examples; {metric}{' in %' if m.percent else ''}",
+             f"{precision}; {len(gold)} test examples; {metric}{' in %' if m.percent else ''}",
              "",
              "Procedure level: does A's fine-tuning beat B's?",
              f"  (seed-aware: the difference of the mean {m.display} over seeds, tested with both the variance from "

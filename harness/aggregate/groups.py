@@ -1,9 +1,9 @@
 """Which records go together: one table section, or one comparison, per variant and precision.
 
 A variant names the experiment (recipe overrides, --limit); precision is a speed knob, so runs in
-bf16 autocast (CUDA's default) and in fp32 (CPU's) share a variant. Their numbers are not the same
-experiment to the digit, so they are never pooled: each (variant, precision) is its own group, and
-every output says which it shows.
+bf16 autocast (the default on CUDA and on CPUs with native bf16) and in fp32 share a variant. Their
+numbers are not the same experiment to the digit, so they are never pooled: each (variant, precision)
+is its own group, and every output says which it shows.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ fit is the training loop of harness/finetune/fit.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,12 @@ from pathlib import Path
 from harness.config import RunConfig
 from harness.data import prepare as data_mod
 from harness.errors import UserError
+from harness.finetune import allocator, energy
 from harness.finetune import distributed as dist_mod
-from harness.finetune import energy
 from harness.finetune import progress as progress_mod
-from harness.finetune.fit import resolved_precision, train_fit
+from harness.finetune.fit import train_fit
 from harness.finetune.objective import objective_of
+from harness.finetune.precision import precision_and_reason
 from harness.hub import mirror_lock
 from harness.model import adapters, loading, pooled_layer
 from harness.record.build import success_record
@@ -92,10 +94,14 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
     progress.plan_cell(train_examples=cfg.epochs * sum(len(p["train"]) for p in plans),
                        eval_examples=cfg.epochs * sum(evaluated))  # after every epoch of every fit
 
+    # Resolved once, for the model at hand: the fits run in it, the record says it and why.
+    precision, precision_reason = precision_and_reason(cfg, device, getattr(source.config, "model_type", None))
+    fit_cfg = dataclasses.replace(cfg, precision=precision)
     fits, loaded, adaptation, t_load_models = [], {}, None, 0.0
-    with energy.Tracker(cfg.emissions_country, device) as tracker:  # loading, training, evaluation
+    with energy.Tracker(cfg.emissions_country, device) as tracker, \
+            allocator.keep_freed_memory(cfg.keep_freed_memory and device.type == "cpu"):  # loading, training, eval
         for plan in plans:
-            fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, cfg, seed, device, label,
+            fit, loaded, adaptation, load_s = _run_fit(plan, task, source, data, fit_cfg, seed, device, label,
                                                        checkpoint_dir, progress, on_epoch)
             fits.append(fit)
             t_load_models += load_s
@@ -103,7 +109,7 @@ def run_cell(task: TaskSpec, model_spec: ModelSpec, cfg: RunConfig, *, seed: int
 
     return success_record(task=task, model_spec=model_spec, cfg=cfg, seed=seed, limit=limit, data=data, fits=fits,
                           location=source.where, loaded=loaded, device=device,
-                          precision=resolved_precision(cfg, device),
+                          precision=precision, precision_reason=precision_reason,
                           load_s=data.timings["load_s"] + t_model_meta + t_load_models,
                           total_s=time.perf_counter() - t_start, processes=dist_mod.world_size(),
                           adaptation=adaptation, cost=cost)

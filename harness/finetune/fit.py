@@ -1,7 +1,7 @@
-"""One fit: the training loop of the routine (harness/finetune/cell.py), with its optimizer, schedule, precision,
-train step and evaluation. After every epoch it evaluates the validation split (if any) and the test split
-and keeps both curves, so both protocols can be computed. The same loop runs on one process and
-data-parallel: the distributed helpers are no-ops on one.
+"""One fit: the training loop of the routine (harness/finetune/cell.py), with its optimizer, schedule, train step
+and evaluation, under the precision of harness/finetune/precision.py. After every epoch it evaluates the
+validation split (if any) and the test split and keeps both curves, so both protocols can be computed. The same
+loop runs on one process and data-parallel: the distributed helpers are no-ops on one.
 """
 from __future__ import annotations
 
@@ -20,21 +20,11 @@ from harness.finetune import progress as progress_mod
 from harness.finetune import sharding
 from harness.finetune.batches import collate, step_with_oom_retry, train_batches
 from harness.finetune.objective import Objective
-from harness.model import pooled_layer
+from harness.finetune.precision import autocast
+from harness.model import dropout_masks, pooled_layer
 from harness.record.schema import EpochMetrics, Fit, SplitMetrics
 
-# ------------------------------------------------------------------ precision, optimizer, schedule
-
-def resolved_precision(cfg: RunConfig, device) -> str:
-    """What `precision` means on this device: "bf16" (autocast, fp32 master weights) or "fp32"."""
-    return "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda") else "fp32"
-
-
-def autocast(cfg: RunConfig, device):
-    import torch
-
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolved_precision(cfg, device) == "bf16")
-
+# ------------------------------------------------------------------ optimizer, schedule
 
 def build_optimizer(model, cfg: RunConfig):
     import torch
@@ -84,12 +74,14 @@ def train_step(net, optimizer, train: EncodedSplit, idx: np.ndarray, micro: int,
         if len(part) == 0:  # a rank with nothing left still joins the sync, contributing zero
             part, weight = idx[:1], 0.0
         batch, labels, r, p = collate(train, part, pad_id, device)
-        with autocast(cfg, device):
-            logits = net(**batch).logits.float()
-        # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
-        # the batch was split (x world: data-parallel averages over ranks).
-        loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
-        loss.backward()
+        # The backward pass too: gradient checkpointing recomputes the forward there, drawing the same masks.
+        with dropout_masks.attention_dropout(cfg.fast_dropout and device.type == "cpu"):
+            with autocast(cfg, device):
+                logits = net(**batch).logits.float()
+            # Summed over the micro-batch, divided by the full batch: the gradient does not depend on how
+            # the batch was split (x world: data-parallel averages over ranks).
+            loss = objective.summed_loss(logits, labels) * (weight * world / len(idx))
+            loss.backward()
         step_loss += loss.detach()
         if weight:
             real, processed = real + r, processed + p
@@ -146,6 +138,8 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     progress = progress_mod.of(log)
     if cfg.pooled_last_layer and not pooled_layer.install(model):
         progress(f"[{label}] last layer computed in full: {pooled_layer.why_not(model)}")
+    if cfg.fast_dropout and device.type == "cpu":
+        dropout_masks.install(model)
     model.to(device)
     model.train()
     if cfg.sharding == "fsdp" and dist_mod.world_size() > 1:

@@ -65,10 +65,11 @@ def cells_per_gpu(model_args: list[str], models: dict, mirror: str | None, cfg) 
 
     if not torch.cuda.is_available():
         return 1
+    from harness.finetune.precision import resolved_precision
     from harness.model.loading import model_location
     from harness.registry.load import resolve_model
 
-    bf16 = cfg.precision != "fp32"  # auto is bf16 autocast on CUDA
+    bf16 = resolved_precision(cfg, torch.device("cuda")) == "bf16"
     needs = [cell_bytes(footprint(*model_location(resolve_model(m, models), mirror), cfg), bf16)
              for m in set(model_args)]
     free, _ = torch.cuda.mem_get_info()

@@ -30,7 +30,8 @@ def _now() -> str:
 
 def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data, fits: list[Fit], location: str,
                    loaded: dict, device, precision: str, load_s: float, total_s: float, processes: int = 1,
-                   adaptation: Adaptation | None = None, cost: Cost | None = None) -> RunRecord:
+                   adaptation: Adaptation | None = None, cost: Cost | None = None,
+                   precision_reason: str | None = None) -> RunRecord:
     """The record of a complete run (status "pruned" where a fit was stopped early: Fit.stopped). loaded: what the
     model load revealed (attn_implementation, parameters, last_layer, and provenance.model_provenance: revisions,
     package, weights fingerprint); processes: how many trained it together (data-parallel or sharded)."""
@@ -75,7 +76,7 @@ def success_record(*, task, model_spec, cfg, seed: int, limit: int | None, data,
         peak_memory=peak, device=(f"{processes} x " if processes > 1 else "") + device_name(device),
         packages=package_versions(), harness=HarnessInfo(**harness_git()),
         data_cache=DataCache(fingerprint=data.fingerprint, hit=data.cache_hit), precision=precision,
-        device_type=device.type, subset=subset_info(limit),
+        precision_reason=precision_reason, device_type=device.type, subset=subset_info(limit),
         settings=resolved_settings(cfg, device=device, precision=precision, processes=processes,
                                    attn_implementation=loaded.get("attn_implementation")),
         adaptation=adaptation, cost=cost)

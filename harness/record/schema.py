@@ -237,3 +237,6 @@ class RunRecord:
     # the method was full fine-tuning, since variants with LoRA did not exist).
     adaptation: Adaptation | None = None
     cost: Cost | None = None
+    # Why `precision` resolved as it did (harness/finetune/precision.py), e.g. "auto: bf16 autocast, the CPU computes
+    # bf16 natively (avx512_bf16)"; None: a failed run, or a record written before the harness said why.
+    precision_reason: str | None = None

@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import harness, run_toy
 from records import make_record
 
 from harness.cli.commands import main
+from harness.config import RunConfig
+from harness.finetune.precision import resolved_precision
 from harness.record.store import is_complete, read_record, record_path, write_record
 from harness.registry.load import local_name
 
@@ -54,10 +57,12 @@ def test_run_then_table_end_to_end_both_families(toy_env, tiny_decoder, tiny_enc
     header = "| Models | Toy | Average |"  # the registered tasks nobody ran are no columns
     assert header in out.stdout
     assert "| tiny-llama |" in out.stdout and "| tiny-bert |" in out.stdout
-    assert "protocol `clean`" in out.stdout and (record.precision, record.device_type) == ("fp32", "cpu")
+    # auto as this CPU resolves it (bf16 where it computes bf16 natively): the table names it.
+    auto = resolved_precision(RunConfig(), torch.device("cpu"))
+    assert "protocol `clean`" in out.stdout and (record.precision, record.device_type) == (auto, "cpu")
     assert (results / "table-clean-all-variants.md").read_text() == out.stdout
     published = harness("table", "--results", results, "--protocol", "published", "--format", "csv")
-    row = f"epochs=2_limit30,published,fp32 (cpu),{local_name(tiny_encoder)},toy,"
+    row = f"epochs=2_limit30,published,{auto} (cpu),{local_name(tiny_encoder)},toy,"
     assert published.returncode == 0 and row in published.stdout
 
 

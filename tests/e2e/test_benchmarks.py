@@ -31,10 +31,12 @@ def test_gpu_throughput_runs_on_cpu_with_tiny_shapes(tmp_path):
 def test_vs_seed_smoke(assin2_mirror, tmp_path):
     out = tmp_path / "vs.json"
     proc = subprocess.run([sys.executable, str(BENCH / "vs_seed.py"), "--mirror", str(assin2_mirror), "--limit", "32",
-                           "--epochs", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+                           "--epochs", "1", "--ablate", "fp32", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert [r["side"] for r in rows] == ["seed recipe", "harness"]
+    assert [r["side"] for r in rows] == ["seed recipe", "harness", "harness, fp32 (no bf16 autocast)"]
+    assert rows[2]["precision"] == "fp32"  # the one lever named, put back
     assert rows[1]["accuracy_clean"] is not None and rows[0]["accuracy_clean"] is None
     assert all(0 <= r["accuracy_published"] <= 100 and r["wall_s"] > 0 for r in rows)
     assert "ratio" in proc.stdout
@@ -115,3 +117,39 @@ def test_tuned_benchmark_smoke(assin2_mirror, tmp_path):
     assert rows[1]["chosen_lr"] == 4e-4 and rows[1]["tuned"]["variant"] != rows[1]["default"]["variant"]
     assert "| full |" in proc.stdout and "| lora |" in proc.stdout and "protocol `tuned`" in proc.stdout
     assert "### Searches (`harness tune`)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cpu_precision_speed_smoke(tmp_path):
+    """benchmarks/cpu_precision.py speed: fp32 and bf16 steps under each oneDNN cap, with a tiny BERT."""
+    out = tmp_path / "speed.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cpu_precision.py"), "speed", "--tiny", "--steps", "1",
+                           "--rounds", "1", "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["setting"].split(" (")[0] for r in rows] == [
+        "this CPU", "oneDNN capped at AVX512_CORE", "oneDNN capped at AVX2"]
+    assert all(r["ms_per_step"]["fp32"] > 0 and r["ms_per_step"]["bf16"] > 0 for r in rows)
+    assert "| bf16 / fp32 |" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cpu_precision_accuracy_smoke(toy_env, tiny_encoder, tmp_path):
+    """benchmarks/cpu_precision.py accuracy: both precisions run, tabulated apart, and compared seed-aware."""
+    out = tmp_path / "accuracy.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cpu_precision.py"), "accuracy", "--task", "toy", "--model",
+                           str(tiny_encoder), "--mirror", str(toy_env["mirror"]), "--seeds", "2", "--epochs", "1",
+                           "--limit", "24", "--results", str(tmp_path / "r"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [(r["precision"], r["seeds"]) for r in figures["rows"]] == [("fp32", [42, 43]), ("bf16", [42, 43])]
+    assert figures["rows"][1]["reasons"] == ["asked for: precision bf16"]
+    assert "precision fp32 (cpu)" in figures["tables"]["fp32/clean"]
+    assert "precision bf16 (cpu)" in figures["tables"]["bf16/published"]
+    for proto in ("published", "clean"):
+        text = figures["compare"][proto]
+        assert f"protocol {proto}" in text and "precision A fp32 (cpu), B bf16 (cpu)" in text
+        assert "p = " in text and "McNemar" in text
+    assert "Procedure level" in proc.stdout

@@ -23,10 +23,12 @@ def test_the_routine_learns_a_separable_task(toy_env, tiny_decoder):
     assert rec.tokens.padding_efficiency > 0.5
 
 
-def test_same_seed_same_numbers_other_seed_other_numbers(toy_env, tiny_decoder):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_same_seed_same_numbers_other_seed_other_numbers(toy_env, tiny_decoder, precision):
     task = load_tasks()["toy"]
     spec = local_model(tiny_decoder)
-    run = lambda seed: cell.run_cell(task, spec, RunConfig(epochs=1, learning_rate=1e-3), seed=seed,  # noqa
+    cfg = RunConfig(epochs=1, learning_rate=1e-3, precision=precision)
+    run = lambda seed: cell.run_cell(task, spec, cfg, seed=seed,  # noqa
                                         mirror=str(toy_env["mirror"]), log=lambda m: None)
     a, b, c = run(5), run(5), run(6)
     assert a.fits[0].epochs[0].test.loss == b.fits[0].epochs[0].test.loss
@@ -71,7 +73,8 @@ def test_data_parallel_on_two_cpu_processes_matches_one_process(toy_env, tiny_de
     import sys
 
     common = ["--task", "toy", "--model", str(tiny_decoder), "--mirror", str(toy_env["mirror"]), "--epochs", "2",
-              "--learning-rate", "1e-3", "--limit", "40", "--threads", "1", "--device", "cpu"]
+              "--learning-rate", "1e-3", "--limit", "40", "--threads", "1", "--device", "cpu",
+              "--precision", "fp32"]  # the same numbers to 1e-3: in bf16 the two reductions round apart
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "harness", "run", *common, "--results", str(tmp_path / "one")],
                          capture_output=True, text=True, env=env, timeout=300)

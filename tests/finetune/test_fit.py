@@ -1,4 +1,4 @@
-"""One fit: precision, micro-batches, clipping, optimizer and schedule as the seed recipe's Trainer."""
+"""One fit: micro-batches, clipping, optimizer and schedule as the seed recipe's Trainer."""
 
 import numpy as np
 import pytest
@@ -11,16 +11,6 @@ from harness.data.splits import EncodedSplit
 from harness.finetune import batches, cell, fit
 from harness.finetune.objective import Objective
 from harness.registry.load import load_tasks, local_model
-
-
-def test_precision_is_resolved_as_the_record_says():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert fit.resolved_precision(RunConfig(), cpu) == "fp32"
-    assert fit.resolved_precision(RunConfig(), cuda) == "bf16"
-    assert fit.resolved_precision(RunConfig(precision="fp32"), cuda) == "fp32"
-    assert fit.resolved_precision(RunConfig(precision="bf16"), cpu) == "bf16"
-    with fit.autocast(RunConfig(precision="bf16"), cpu):
-        assert torch.is_autocast_enabled("cpu")
 
 
 def _one_step(cfg, seed=0):
@@ -47,7 +37,7 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():
     """Gradient accumulation is exact: micro-batches of 4 (and of 3: unequal parts) give the gradient of the
     batch of 16. Compares the gradients themselves, unclipped: AdamW's first step is nearly sign(gradient)
     and clipping rescales, so the parameters after a step would not show a micro-batch scaled 4x."""
-    settings = dict(epochs=1, batch_size=16, max_grad_norm=0)
+    settings = dict(epochs=1, batch_size=16, max_grad_norm=0, precision="fp32")  # exact to fp32's rounding
     full = _one_step(RunConfig(**settings))
     for micro in (4, 3):
         split = _one_step(RunConfig(**settings, micro_batch_size=micro))
@@ -56,8 +46,8 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():
 
 
 def test_clipping_at_one_is_applied():
-    unclipped = _one_step(RunConfig(epochs=1, max_grad_norm=0))
-    clipped = _one_step(RunConfig(epochs=1))  # the default: 1.0, as the seed recipe
+    unclipped = _one_step(RunConfig(epochs=1, max_grad_norm=0, precision="fp32"))
+    clipped = _one_step(RunConfig(epochs=1, precision="fp32"))  # the default: 1.0, as the seed recipe
     grads = [p.grad for p in unclipped.parameters()]
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
     assert norm > 2.0  # else clipping would change nothing and the test could not fail
@@ -108,12 +98,14 @@ def test_optimizer_and_schedule_match_the_trainer_of_the_seed_recipe(tmp_path, t
 @pytest.mark.parametrize("family", ["decoder", "encoder"])
 def test_pooled_last_layer_trains_like_the_full_layer(toy_env, tiny_decoder, tmp_path, family):
     """The shortcut is exact: the same run with and without it predicts the same; the record says which ran.
-    (Without dropout, which would draw different random numbers for the two.)"""
+    (Without dropout, which would draw different random numbers for the two; in fp32, whose rounding is fine enough
+    for the 1e-5 below: bf16 autocast on the pooled rows is tested in tests/model/test_pooled_layer.py.)"""
     task = load_tasks()["toy"]
     spec = local_model(tiny_decoder if family == "decoder" else make_encoder(tmp_path / "bert", dropout=0.0))
     kwargs = dict(seed=3, limit=32, mirror=str(toy_env["mirror"]), log=lambda m: None)
-    fast = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3), **kwargs)
-    full = cell.run_cell(task, spec, RunConfig(epochs=3, learning_rate=3e-3, pooled_last_layer=False), **kwargs)
+    settings = dict(epochs=3, learning_rate=3e-3, precision="fp32")
+    fast = cell.run_cell(task, spec, RunConfig(**settings), **kwargs)
+    full = cell.run_cell(task, spec, RunConfig(**settings, pooled_last_layer=False), **kwargs)
     assert (fast.model.last_layer, full.model.last_layer) == ("pooled", "full")
     assert [e.test_predictions for e in fast.fits[0].epochs] == [e.test_predictions for e in full.fits[0].epochs]
     for a, b in zip(fast.fits[0].epochs, full.fits[0].epochs, strict=True):

@@ -6,13 +6,16 @@ import shutil
 from importlib import metadata
 
 import pytest
+import torch
 import yaml
 from conftest import REPO
 from records import make_record
 
 from harness import results
 from harness.cli.commands import main
+from harness.config import RunConfig
 from harness.errors import UserError
+from harness.finetune.precision import resolved_precision
 from harness.record import fingerprint, store
 from harness.record.provenance import model_provenance
 from harness.record.schema import SCHEMA_VERSION, UNKNOWN
@@ -36,6 +39,7 @@ def test_a_v1_record_is_read_by_migration_with_what_it_lacks_unknown():
     # ... and what it could not say is unknown.
     assert record.model.weights_fingerprint == UNKNOWN and record.model.revision_requested == UNKNOWN
     assert record.task.definition is None and record.command_line is None and record.settings is None
+    assert record.precision_reason is None  # older records did not say why
     assert record.subset.examples_per_split == 16 and record.subset.seed is None and record.subset.method == UNKNOWN
     assert raw == json.loads((FIXTURES / "record-v1.json").read_text())  # migration copies, never edits
 
@@ -88,7 +92,10 @@ def test_a_run_records_its_provenance(toy_env, tiny_encoder, capsys):
     assert raw["schema_version"] == SCHEMA_VERSION and raw["migrated_from"] is None
     assert raw["command_line"] == ["harness", *argv]
     s = raw["settings"]
-    assert s["device"] == "cpu" and s["precision"] == "fp32" and s["threads"] == 1 and s["micro_batch_size"] == 16
+    assert s["device"] == "cpu" and s["threads"] == 1 and s["micro_batch_size"] == 16
+    # auto as this CPU resolves it (tests/finetune/test_precision.py mocks the CPU both ways), and why.
+    assert s["precision"] == raw["precision"] == resolved_precision(RunConfig(), torch.device("cpu"))
+    assert raw["precision_reason"].startswith(f"auto: {raw['precision']}")
     assert s["attn_implementation"] == raw["model"]["attn_implementation"] and s["processes"] == 1
     assert raw["hyperparameters"]["precision"] == "auto"  # as given; settings say what it meant here
     assert raw["subset"] == {"examples_per_split": 30, "seed": 0,
