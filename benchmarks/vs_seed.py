@@ -7,8 +7,8 @@ start-up included), and the figures are printed side by side and written as JSON
         --mirror ../shared/data/hub --seeds 1 --json benchmarks/out/vs_seed.json
 
 --ablate adds harness runs with one lever turned back to the seed's setting each, to say which
-lever gave how much (`--ablate fp32 fast-dropout` runs only those; the keys are ABLATIONS'). The harness side runs with --precision auto: bf16 autocast on a CPU that computes bf16
-natively (the `prec` column says which ran).
+lever gave how much (`--ablate fp32 fast-dropout` runs only those; the keys are ABLATIONS'). The harness
+side runs with --precision auto: bf16 autocast on a CPU that computes bf16 natively (the `prec` column says which ran).
 """
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=1, help="seeds 42, 43, ...")
     ap.add_argument("--ablate", nargs="*", choices=sorted(ABLATIONS), metavar="LEVER",
-                    help=f"also run the harness with each lever turned off (all, or those named: {', '.join(ABLATIONS)})")
+                    help=f"also run the harness with each lever turned off (all, or those named: "
+                         f"{', '.join(ABLATIONS)})")
     ap.add_argument("--harness-only", action="store_true",
                     help="skip the seed recipe (e.g. to compare two harness versions on the same data)")
     ap.add_argument("--json", help="write the figures here")
