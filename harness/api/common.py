@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 RESULTS_ENV = "HARNESS_RESULTS"
+DEMO_RESULTS = "results-demo"  # where `harness demo` writes, apart from real results
 
 
 def results_folder(results: str | Path | None = None) -> Path:

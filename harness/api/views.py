@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.api.common import results_folder, say
+from harness.api.common import DEMO_RESULTS, results_folder, say
 from harness.errors import UserError
 from harness.record.protocols import DEFAULT_PROTOCOL, TUNED
 
@@ -16,7 +16,9 @@ def complete_records(results: str | Path | None = None, variant: str | None = No
 
     folder = results_folder(results)
     if not folder.is_dir():
-        raise UserError(f"no results folder '{folder}': run `harness run` first or pass --results DIR")
+        demo = f" (the demo's records are in {DEMO_RESULTS}: --results {DEMO_RESULTS})" \
+            if Path(DEMO_RESULTS).is_dir() else ""
+        raise UserError(f"no results folder '{folder}': run `harness run` first or pass --results DIR{demo}")
     records, warnings = scan(folder)
     for w in warnings:
         say(f"warning: {w}")

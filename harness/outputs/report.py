@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import __version__
 from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
+from harness.aggregate.groups import group_label, precision_of
 from harness.outputs import plot, table_text
 from harness.outputs.report_detail import build_detail, cell_text, detail_id, text_of
 from harness.record.protocols import TUNED
@@ -155,7 +156,18 @@ def _about(records) -> str:
     overrides = sorted({f"{k}={text_of(v)}" for r in records for k, v in r.overrides.items()})
     parts = [f"limit {', '.join(map(str, limits))} examples per split" if limits else "full data"]
     parts.append("settings changed: " + ", ".join(overrides) if overrides else "the registered recipe")
+    devices: dict = {}
+    for r in records:
+        devices.setdefault(precision_of(r), set()).add(r.device_type)
+    parts.append("computed in " + ", ".join(group_label(p, d) for p, d in sorted(devices.items())))
     return "; ".join(parts)
+
+
+def offered_views(records) -> dict:
+    """The metric buttons: each task's main metric, and each other metric some record has (a page of regressions
+    offers no accuracy)."""
+    recorded = {m for r in records for p in r.protocols.values() if p is not None for m in p.test}
+    return {k: label for k, label in VIEWS.items() if k == MAIN or k in recorded}
 
 
 def _scoring(records, view: str, main: dict | None = None) -> dict:
@@ -175,14 +187,16 @@ def _scoring(records, view: str, main: dict | None = None) -> dict:
 
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
-                  results: Path, main: dict | None = None, tuned: tuple | None = None) -> Section:
-    """tuned: (the tuned cells' records of this variant, their note), where searches exist."""
+                  results: Path, main: dict | None = None, tuned: tuple | None = None,
+                  views: dict = VIEWS) -> Section:
+    """tuned: (the tuned cells' records of this variant, their note), where searches exist. views: the metric
+    views to build (offered_views)."""
     section_id = f"v{index}"
 
     def views_of(recs, protocols) -> dict:
         return {(p, v): tb.build_table(recs, p, tasks, models, variant, metric=v if v != MAIN else "accuracy",
                                        scoring=_scoring(recs, v, main))
-                for p in protocols for v in VIEWS}
+                for p in protocols for v in views}
 
     tables = views_of(records, PROTOCOLS)
     tuned_tables = {} if tuned is None else views_of(tuned[0], [TUNED])
@@ -196,7 +210,7 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     displays = {r.model: r.display for t in tables.values() for r in t.rows}
     task_displays = dict(tasks)
     cells = {key: recs for key, recs in sorted(by_cell.items()) if key[0] in displays and key[1] in task_displays}
-    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t], VIEWS, PROTOCOLS)
+    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t], views, PROTOCOLS)
                for (m, t), recs in cells.items()]
     views = [build_view(t, published, columns, section_id, set(cells), view, tb.baselines(t, records), mains)
              for (_, view), t in tables.items()]
@@ -218,8 +232,9 @@ def render_report(records, tasks: list, models: list, published: dict, results: 
 
     searched = {s.base_variant for s in tuned.searches} if tuned is not None else set()
     variants = variant_order({r.variant for r in records} | searched)
+    views = offered_views([*records, *(tuned.records if tuned is not None else [])])
     sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results,
-                              main, _tuned_part(tuned, v) if v in searched else None)
+                              main, _tuned_part(tuned, v) if v in searched else None, views)
                 for i, v in enumerate(variants)]
     protocols = {**PROTOCOLS, **({TUNED: TUNED_ABOUT} if searched else {})}
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
@@ -227,7 +242,7 @@ def render_report(records, tasks: list, models: list, published: dict, results: 
     commits = sorted({(r.harness.git_commit or "")[:10] + (" (dirty)" if r.harness.git_dirty else "")
                       for r in records} - {""})
     return env.get_template("report.html.j2").render(
-        sections=sections, task_names=dict(tasks), protocols=protocols, detail_protocols=PROTOCOLS, views=VIEWS,
+        sections=sections, task_names=dict(tasks), protocols=protocols, detail_protocols=PROTOCOLS, views=views,
         metrics=tb.METRICS,
         results=shared_path(results),
         version=__version__,

@@ -133,6 +133,17 @@ def test_table_without_results(tmp_path, capsys):
     assert "no results folder" in capsys.readouterr().err
 
 
+def test_table_without_results_after_the_demo_names_the_demos_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_RESULTS", raising=False)
+    assert main(["table"]) == 2
+    assert "results-demo" not in capsys.readouterr().err  # no demo run here: nothing to point at
+    (tmp_path / "results-demo").mkdir()
+    assert main(["table"]) == 2
+    err = capsys.readouterr().err
+    assert "no results folder 'results'" in err and "--results results-demo" in err
+
+
 def test_divergence_writes_a_failure_record_the_table_skips(toy_env, tiny_encoder, capsys):
     results = toy_env["results"]
     code = main(["run", "--task", "toy", "--model", str(tiny_encoder), "--mirror", str(toy_env["mirror"]),

@@ -55,6 +55,7 @@ def test_demo_smoke_tiny_settings(tmp_path):
         done = subprocess.run(command, shell=True, capture_output=True, text=True, env=online_env(), cwd=tmp_path,
                               timeout=300)
         assert done.returncode == 0 and "error" not in done.stderr, (command, done.stderr)
+        assert "no task of the default suite" not in done.stderr, (command, done.stderr)  # no fallback needed
     assert (results / "report.html").is_file()
 
 
@@ -110,7 +111,8 @@ def test_the_next_commands_name_the_demos_results_folder():
     from harness.cli.demo import DemoSettings
 
     assert DemoSettings(results="my demo").next_commands() == [
-        "harness table --results 'my demo'", "harness plot --results 'my demo'", "harness report --results 'my demo'"]
+        "harness table --results 'my demo' --suite assin", "harness plot --results 'my demo' --suite assin",
+        "harness report --results 'my demo' --suite assin"]
 
 
 def test_the_demo_trains_every_time_it_runs():
