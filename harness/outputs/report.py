@@ -21,7 +21,7 @@ from pathlib import Path
 from harness import __version__
 from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
-from harness.aggregate.groups import group_label, precision_of
+from harness.aggregate.groups import group_label, precision_of, variant_order
 from harness.outputs import plot, table_text
 from harness.outputs.report_detail import build_detail, cell_text, detail_id, text_of
 from harness.record.protocols import TUNED
@@ -72,6 +72,7 @@ class View:
 class Section:
     id: str
     variant: str
+    precision: str  # what its records computed in, e.g. "bf16 (cpu)": sections never pool precisions
     about: str
     columns: list  # [(col, display)] shown
     views: list
@@ -156,10 +157,6 @@ def _about(records) -> str:
     overrides = sorted({f"{k}={text_of(v)}" for r in records for k, v in r.overrides.items()})
     parts = [f"limit {', '.join(map(str, limits))} examples per split" if limits else "full data"]
     parts.append("settings changed: " + ", ".join(overrides) if overrides else "the registered recipe")
-    devices: dict = {}
-    for r in records:
-        devices.setdefault(precision_of(r), set()).add(r.device_type)
-    parts.append("computed in " + ", ".join(group_label(p, d) for p, d in sorted(devices.items())))
     return "; ".join(parts)
 
 
@@ -188,7 +185,7 @@ def _scoring(records, view: str, main: dict | None = None) -> dict:
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
                   results: Path, main: dict | None = None, tuned: tuple | None = None,
-                  views: dict = VIEWS) -> Section:
+                  views: dict = VIEWS, precision: str = "") -> Section:
     """tuned: (the tuned cells' records of this variant, their note), where searches exist. views: the metric
     views to build (offered_views)."""
     section_id = f"v{index}"
@@ -217,7 +214,8 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     # A tuned cell's seeds are another variant's records: no detail view of this section's records behind it.
     views += [build_view(t, published, columns, section_id, set(), view, tb.baselines(t, tuned[0]), mains, tuned[1])
               for (_, view), t in tuned_tables.items()]
-    return Section(id=section_id, variant=variant, about=_about(records), columns=columns, views=views,
+    return Section(id=section_id, variant=variant, precision=precision, about=_about(records), columns=columns,
+                   views=views,
                    details=details)
 
 
@@ -228,14 +226,23 @@ def render_report(records, tasks: list, models: list, published: dict, results: 
     main: task -> ColumnScore of its main metric, as `harness table` scores it (default: the records' main metric)."""
     import jinja2
 
-    from harness.aggregate.groups import variant_order
-
     searched = {s.base_variant for s in tuned.searches} if tuned is not None else set()
-    variants = variant_order({r.variant for r in records} | searched)
-    views = offered_views([*records, *(tuned.records if tuned is not None else [])])
-    sections = [build_section(i, v, [r for r in records if r.variant == v], tasks, models, published, results,
-                              main, _tuned_part(tuned, v) if v in searched else None, views)
-                for i, v in enumerate(variants)]
+    tuned_records = [r for r in tuned.records if r.variant in searched] if tuned is not None else []
+    # One section per (variant, precision), as `harness table`: records of two precisions are never pooled.
+    keyed: dict = {}
+    for r in [*records, *tuned_records]:
+        keyed.setdefault((r.variant, precision_of(r)), set()).add(r.device_type)
+    for v in searched:  # a searched variant none of whose runs is here still shows its search
+        if not any(key[0] == v for key in keyed):
+            keyed[(v, "")] = set()
+    order = {v: i for i, v in enumerate(variant_order(v for v, _ in keyed))}
+    views = offered_views([*records, *tuned_records])
+    sections = [build_section(i, v, [r for r in records if r.variant == v and precision_of(r) == p], tasks,
+                              models, published, results, main,
+                              _tuned_part(tuned, v, p) if v in searched else None, views,
+                              group_label(p, devices) if p else "")
+                for i, ((v, p), devices) in enumerate(sorted(keyed.items(), key=lambda kv: (order[kv[0][0]],
+                                                                                            kv[0][1])))]
     protocols = {**PROTOCOLS, **({TUNED: TUNED_ABOUT} if searched else {})}
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -248,10 +255,11 @@ def render_report(records, tasks: list, models: list, published: dict, results: 
         version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), commits=commits,
         counts={"runs": len(records), "models": len({r.model.name for r in records}),
-                "tasks": len({r.task.name for r in records}), "variants": len(variants)})
+                "tasks": len({r.task.name for r in records}), "variants": len(order)})
 
 
-def _tuned_part(tuned, variant: str) -> tuple:
+def _tuned_part(tuned, variant: str, precision: str) -> tuple:
     from harness.outputs.search_text import tuned_note
 
-    return [r for r in tuned.records if r.variant == variant], tuned_note(tuned, variant)
+    return ([r for r in tuned.records if r.variant == variant and (not precision or precision_of(r) == precision)],
+            tuned_note(tuned, variant))

@@ -196,24 +196,40 @@ def test_the_page_opens_on_each_tasks_main_metric_with_the_trivial_baseline_as_a
     assert "Test scores, each column" in view  # the columns hold two metrics, each named above
 
 
-def test_the_metric_buttons_are_the_metrics_the_records_have_and_the_section_names_its_precision(tmp_path):
+def test_the_metric_buttons_are_the_metrics_the_records_have(tmp_path):
     """A page of regressions offers no accuracy (a button that would show Pearson again); beside classification,
-    it does. Each section says what its records computed in."""
+    it does."""
     from records import make_record
 
     scores = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 3.0]
     sts = [make_record("sts", "m", s, 0, gold=scores, preds=scores, main="pearson", task_type="regression",
                        test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5},
-                       clean_test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5}, precision="bf16") for s in (1, 2)]
+                       clean_test={"pearson": 0.6, "spearman": 0.6, "mse": 0.5}) for s in (1, 2)]
     html = render_report(sts, [("sts", "STS")], [("m", "M")], {}, tmp_path)
     assert 'data-metric="main"' in html and 'data-metric="accuracy"' not in html
-    assert 'data-metric="macro_f1"' not in html and "computed in bf16 (cpu)" in html
+    assert 'data-metric="macro_f1"' not in html
     gold = [0] * 7 + [1, 2, 2]
     rte = [make_record("rte", "m", s, 0, gold=gold, preds=gold, main="macro_f1",
                        test={"macro_f1": 0.30, "accuracy": 0.70}) for s in (1, 2)]
     html = render_report(sts + rte, [("rte", "RTE"), ("sts", "STS")], [("m", "M")], {}, tmp_path)
     assert 'data-metric="accuracy"' in html and 'data-metric="macro_f1"' in html
-    assert "computed in bf16 (cpu), fp32 (cpu)" in html
+
+
+def test_records_of_two_precisions_get_a_section_each_never_one_pooled_cell(tmp_path):
+    """As `harness table`: one section per (variant, precision), named in its heading."""
+    import re
+
+    from records import make_record
+
+    scores = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 3.0]
+    records = [make_record("sts", "m", s, 0, gold=scores, preds=scores, main="pearson", task_type="regression",
+                           test={"pearson": p, "spearman": p, "mse": 0.5},
+                           clean_test={"pearson": p, "spearman": p, "mse": 0.5}, precision=precision)
+               for s, p, precision in ((1, 0.6, "fp32"), (2, 0.6, "fp32"), (3, 0.8, "bf16"), (4, 0.8, "bf16"))]
+    html = render_report(records, [("sts", "STS")], [("m", "M")], {}, tmp_path)
+    headings = re.findall(r"<h2>Variant <code>default</code>, precision (.*?)</h2>", html)
+    assert headings == ["bf16 (cpu)", "fp32 (cpu)"]
+    assert ">80.00<" in html and ">60.00<" in html and ">70.00<" not in html  # each its own mean
 
 
 def test_a_detail_view_holds_every_seed_settings_cost_and_provenance(toy_sweep, toy_html):
