@@ -21,7 +21,7 @@ from pathlib import Path
 from harness import __version__
 from harness import metrics as metrics_mod
 from harness.aggregate import table as tb
-from harness.aggregate.groups import group_label, precision_of, variant_order
+from harness.aggregate.groups import groups, precision_of, variant_order
 from harness.outputs import plot, table_text
 from harness.outputs.report_detail import build_detail, cell_text, detail_id, text_of
 from harness.record.protocols import TUNED
@@ -229,20 +229,17 @@ def render_report(records, tasks: list, models: list, published: dict, results: 
     searched = {s.base_variant for s in tuned.searches} if tuned is not None else set()
     tuned_records = [r for r in tuned.records if r.variant in searched] if tuned is not None else []
     # One section per (variant, precision), as `harness table`: records of two precisions are never pooled.
-    keyed: dict = {}
-    for r in [*records, *tuned_records]:
-        keyed.setdefault((r.variant, precision_of(r)), set()).add(r.device_type)
-    for v in searched:  # a searched variant none of whose runs is here still shows its search
-        if not any(key[0] == v for key in keyed):
-            keyed[(v, "")] = set()
-    order = {v: i for i, v in enumerate(variant_order(v for v, _ in keyed))}
+    found = groups([*records, *tuned_records])
+    keys = [(g.variant, g.precision, g.label) for g in found]
+    # A searched variant none of whose runs is here still shows its search.
+    keys += [(v, "", "") for v in searched - {g.variant for g in found}]
+    order = {v: i for i, v in enumerate(variant_order(k[0] for k in keys))}
+    keys.sort(key=lambda k: (order[k[0]], k[1]))
     views = offered_views([*records, *tuned_records])
     sections = [build_section(i, v, [r for r in records if r.variant == v and precision_of(r) == p], tasks,
                               models, published, results, main,
-                              _tuned_part(tuned, v, p) if v in searched else None, views,
-                              group_label(p, devices) if p else "")
-                for i, ((v, p), devices) in enumerate(sorted(keyed.items(), key=lambda kv: (order[kv[0][0]],
-                                                                                            kv[0][1])))]
+                              _tuned_part(tuned, v, p) if v in searched else None, views, label)
+                for i, (v, p, label) in enumerate(keys)]
     protocols = {**PROTOCOLS, **({TUNED: TUNED_ABOUT} if searched else {})}
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
