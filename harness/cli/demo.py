@@ -22,7 +22,6 @@ from harness.api.common import DEMO_RESULTS
 
 TASK = "assin-ptbr-sts"
 MODEL = "minilm-l6"
-RESULTS = DEMO_RESULTS
 DATA = "package:harness/embedded"  # the data shipped in the package, as --mirror and records name it
 # Beating the baseline "clearly": this share of the way from the baseline to a perfect score, at least. Less is
 # no result, whatever the digits say.
@@ -36,7 +35,7 @@ class DemoSettings:
     epochs: int = 2
     learning_rate: float = 1e-4
     limit: int | None = None  # examples per split (stratified by label decile); None = the full data
-    results: str = RESULTS
+    results: str = DEMO_RESULTS
 
     def run_argv(self) -> list[str]:
         """The `harness run` command the demo is: the embedded folder is its mirror, so no network is used."""
