@@ -35,8 +35,9 @@ class RunConfig:
     epochs: int = _setting(3, "training epochs (validation and test are evaluated after each)")
     warmup_ratio: float = _setting(0.0, "share of steps with linear warm-up before the linear decay")
     max_grad_norm: float = _setting(1.0, "gradient clipping norm; 0 turns it off")
-    # Evaluation is forward-only: larger batches cost nothing in results.
-    eval_batch_size: int = _setting(128, "evaluation batch (forward only, sorted by length)")
+    # Evaluation is forward-only: its batch size changes the numbers only in rounding (finetune/batches.py).
+    eval_batch_size: int = _setting(
+        0, "evaluation batch (forward only, sorted by length; 0 = 128 on CUDA, 32 on CPU)")
     length_grouped: bool = _setting(True, "batches of similar length, in random order (less padding)")
     # bf16 autocast keeps fp32 master weights; a CPU without native bf16 emulates it, slower than fp32, so auto
     # is fp32 there (harness/finetune/precision.py).
@@ -96,7 +97,7 @@ class RunConfig:
             (self.epochs >= 1, "epochs must be >= 1"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.max_grad_norm >= 0, "max_grad_norm must be >= 0"),
-            (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
+            (self.eval_batch_size >= 0, "eval_batch_size must be >= 0 (0 = by device)"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (0 <= self.micro_batch_size <= self.batch_size, "micro_batch_size must be in 0..batch_size"),
             (0 <= self.threads <= MAX_THREADS, f"threads must be in 0..{MAX_THREADS}"),
@@ -159,6 +160,17 @@ def _numeric(value) -> bool:
         return isinstance(value, str) and math.isfinite(float(value))
     except ValueError:
         return False
+
+
+# Evaluation batches where eval_batch_size is 0. On a CPU a larger batch is no faster, and its transient
+# activations (128 of the longest texts) stay in the process's heap: 32 kept the peak of a bf16 MiniLM run on
+# Assin2 240 MB lower at the same evaluation time (benchmarks/README.md, issue 25).
+EVAL_BATCH = {"cuda": 128, "cpu": 32}
+
+
+def eval_batch_size(cfg: RunConfig, device) -> int:
+    """Examples per evaluation batch: cfg.eval_batch_size, or where it is 0 the device's default (EVAL_BATCH)."""
+    return cfg.eval_batch_size or EVAL_BATCH.get(device.type, EVAL_BATCH["cuda"])
 
 
 MAX_THREADS = 1024  # torch would try to start that many; far more is a typo that exhausts the machine

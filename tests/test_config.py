@@ -29,3 +29,14 @@ def test_the_type_check_of_run_settings_takes_optional_and_other_fields():
         More(rank="x")
     with pytest.raises(UserError, match="bad run setting: epochs must be an integer, got True"):
         RunConfig(epochs=True)
+
+
+def test_the_evaluation_batch_is_the_one_given_or_the_devices():
+    import torch
+
+    from harness.config import RunConfig, eval_batch_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert eval_batch_size(RunConfig(), cpu) == 32 and eval_batch_size(RunConfig(), cuda) == 128
+    given = RunConfig(eval_batch_size=8)
+    assert eval_batch_size(given, cpu) == eval_batch_size(given, cuda) == 8

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config import RunConfig
+from harness.config import RunConfig, eval_batch_size
 from harness.data.splits import EncodedSplit
 from harness.errors import RunFailed
 from harness.finetune import distributed as dist_mod
@@ -99,13 +99,14 @@ def evaluate(model, split: EncodedSplit, objective: Objective, cfg: RunConfig, p
     preds = objective.empty_predictions(len(split))
     loss_sum, real, processed = 0.0, 0, 0
     sharded = sharding.is_sharded(model)
+    size = eval_batch_size(cfg, device)
     # A sharded model gathers its weights in every forward, on every process: all run the same number of passes.
-    passes = sharding.forward_passes(len(split), dist_mod.world_size(), cfg.eval_batch_size) if sharded else \
-        math.ceil(len(mine) / cfg.eval_batch_size)
+    passes = (sharding.forward_passes(len(split), dist_mod.world_size(), size) if sharded
+              else math.ceil(len(mine) / size))
     # No inference tensors under FSDP: it gathers the weights into buffers that training reuses.
     with torch.no_grad() if sharded else torch.inference_mode():
-        for s in range(0, passes * cfg.eval_batch_size, cfg.eval_batch_size):
-            idx = mine[s:s + cfg.eval_batch_size]
+        for s in range(0, passes * size, size):
+            idx = mine[s:s + size]
             if len(idx) == 0:  # this process's share is done; it still joins the weight gathering
                 with autocast(cfg, device):
                     model(**collate(split, order[:1], pad_id, device)[0])

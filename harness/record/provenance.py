@@ -123,9 +123,12 @@ def resolved_settings(cfg, *, device, precision: str, attn_implementation: str |
 
     import torch
 
+    from harness.config import eval_batch_size
+
     settings = dataclasses.asdict(cfg)
     settings.update(device=str(device), precision=precision, threads=torch.get_num_threads(),
                     micro_batch_size=cfg.micro_batch_size or cfg.batch_size,
+                    eval_batch_size=eval_batch_size(cfg, device),
                     attn_implementation=attn_implementation or cfg.attn_implementation, processes=processes)
     return settings
 

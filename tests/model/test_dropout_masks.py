@@ -60,6 +60,19 @@ def test_a_seed_fixes_the_masks_and_the_module_keeps_what_nn_dropout_has():
     assert torch.equal(_dropout(1.0)(x), torch.zeros_like(x))
 
 
+@pytest.mark.parametrize("n", [7, 2 * dropout_masks.DRAWS_PER_CHUNK, 5 * dropout_masks.DRAWS_PER_CHUNK + 3])
+def test_a_mask_drawn_in_chunks_is_the_mask_drawn_at_once(n):
+    """PCG64's stream cut into chunks: the same draws, in the same places, as one draw of the whole mask."""
+    import numpy as np
+
+    torch.manual_seed(9)
+    ours = dropout_masks.keep_mask((n,), 0.25)
+    torch.manual_seed(9)
+    seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+    draws = np.random.PCG64(seed).random_raw((n + 1) // 2).view("<u4")[:n]
+    assert torch.equal(ours, torch.from_numpy(draws >= np.uint32(round(0.25 * 2**32))))
+
+
 def test_small_masks_stay_torchs():
     """Under PCG64_FROM elements torch's generator is the cheaper one: the same output as nn.Dropout's."""
     small, large = torch.ones(dropout_masks.PCG64_FROM - 1), torch.ones(dropout_masks.PCG64_FROM)
@@ -103,6 +116,22 @@ def test_attention_is_torchs_math_form_with_the_mask_given(dtype):
     ours = dropout_masks.attention(q, k, v, attend, 0.1, None, keep=keep)
     # torch scales v by 1/(1-p) here, and the probabilities in its dropout: the same to rounding.
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 if dtype == torch.float32 else 1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_query_the_mask_blocks_entirely_attends_to_nothing_as_in_torch(dtype):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = _qkv(dtype)
+    attend = torch.rand(4, 1, 37, 37) > 0.2
+    attend[..., 0] = True
+    attend[1, :, 5] = False  # query 5 of example 1 may attend to no key: torch gives zeros there, not NaN
+    with sdpa_kernel(SDPBackend.MATH):
+        theirs = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+    everything = torch.ones(4, 3, 37, 37, dtype=torch.bool)
+    ours = dropout_masks.attention(q, k, v, attend, 0.0, None, keep=everything)
+    assert torch.equal(ours, theirs)
+    assert (ours[1, :, 5] == 0).all() and not ours.isnan().any()
 
 
 def test_under_the_context_attention_dropout_draws_pcg64_masks():

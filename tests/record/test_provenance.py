@@ -93,6 +93,7 @@ def test_a_run_records_its_provenance(toy_env, tiny_encoder, capsys):
     assert raw["command_line"] == ["harness", *argv]
     s = raw["settings"]
     assert s["device"] == "cpu" and s["threads"] == 1 and s["micro_batch_size"] == 16
+    assert s["eval_batch_size"] == 32 and raw["hyperparameters"]["eval_batch_size"] == 0  # 0: the device's default
     # auto as this CPU resolves it (tests/finetune/test_precision.py mocks the CPU both ways), and why.
     assert s["precision"] == raw["precision"] == resolved_precision(RunConfig(), torch.device("cpu"))
     assert raw["precision_reason"].startswith(f"auto: {raw['precision']}")
