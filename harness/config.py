@@ -35,7 +35,7 @@ class RunConfig:
     epochs: int = _setting(3, "training epochs (validation and test are evaluated after each)")
     warmup_ratio: float = _setting(0.0, "share of steps with linear warm-up before the linear decay")
     max_grad_norm: float = _setting(1.0, "gradient clipping norm; 0 turns it off")
-    # Evaluation is forward-only: its batch size changes the numbers only in rounding (finetune/batches.py).
+    # Evaluation is forward-only: its batch size changes the numbers only in rounding (EVAL_BATCH below).
     eval_batch_size: int = _setting(
         0, "evaluation batch (forward only, sorted by length; 0 = 128 on CUDA, 32 on CPU)")
     length_grouped: bool = _setting(True, "batches of similar length, in random order (less padding)")

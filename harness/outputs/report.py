@@ -185,15 +185,15 @@ def _scoring(records, view: str, main: dict | None = None) -> dict:
 
 def build_section(index: int, variant: str, records: list, tasks: list, models: list, published: dict,
                   results: Path, main: dict | None = None, tuned: tuple | None = None,
-                  views: dict = VIEWS, precision: str = "") -> Section:
-    """tuned: (the tuned cells' records of this variant, their note), where searches exist. views: the metric
-    views to build (offered_views)."""
+                  metric_views: dict = VIEWS, precision: str = "") -> Section:
+    """tuned: (the tuned cells' records of this variant, their note), where searches exist. metric_views: the
+    metrics to build a view of (offered_views)."""
     section_id = f"v{index}"
 
     def views_of(recs, protocols) -> dict:
         return {(p, v): tb.build_table(recs, p, tasks, models, variant, metric=v if v != MAIN else "accuracy",
                                        scoring=_scoring(recs, v, main))
-                for p in protocols for v in views}
+                for p in protocols for v in metric_views}
 
     tables = views_of(records, PROTOCOLS)
     tuned_tables = {} if tuned is None else views_of(tuned[0], [TUNED])
@@ -207,7 +207,7 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     displays = {r.model: r.display for t in tables.values() for r in t.rows}
     task_displays = dict(tasks)
     cells = {key: recs for key, recs in sorted(by_cell.items()) if key[0] in displays and key[1] in task_displays}
-    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t], views, PROTOCOLS)
+    details = [build_detail(section_id, recs, tables, results, displays[m], task_displays[t], metric_views, PROTOCOLS)
                for (m, t), recs in cells.items()]
     views = [build_view(t, published, columns, section_id, set(cells), view, tb.baselines(t, records), mains)
              for (_, view), t in tables.items()]
@@ -215,8 +215,7 @@ def build_section(index: int, variant: str, records: list, tasks: list, models: 
     views += [build_view(t, published, columns, section_id, set(), view, tb.baselines(t, tuned[0]), mains, tuned[1])
               for (_, view), t in tuned_tables.items()]
     return Section(id=section_id, variant=variant, precision=precision, about=_about(records), columns=columns,
-                   views=views,
-                   details=details)
+                   views=views, details=details)
 
 
 def render_report(records, tasks: list, models: list, published: dict, results: Path, tuned=None,
