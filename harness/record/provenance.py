@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness import __version__
+from harness.config import eval_batch_size
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "huggingface-hub", "numpy", "accelerate")
 
@@ -122,8 +123,6 @@ def resolved_settings(cfg, *, device, precision: str, attn_implementation: str |
     import dataclasses
 
     import torch
-
-    from harness.config import eval_batch_size
 
     settings = dataclasses.asdict(cfg)
     settings.update(device=str(device), precision=precision, threads=torch.get_num_threads(),
