@@ -56,6 +56,10 @@ class RunConfig:
         True, "on CPU, dropout masks from numpy's PCG64 instead of torch's generator, which draws them one number "
               "at a time on non-Intel CPUs (the same dropout; another random path, a seed still fixes it; "
               "nn.Dropout modules and attention probabilities)")
+    used_embedding_rows: bool = _setting(
+        True, "train the input embeddings' rows that the training texts use as a parameter of their own, the other "
+              "rows' weight decay applied when the matrix is read (the same function; no pass over the whole "
+              "vocabulary's gradient and AdamW state each step)")
     keep_freed_memory: bool = _setting(
         True, "on CPU with glibc, keep the memory a training step frees for the next step instead of returning it to "
               "the kernel (fewer page faults; the same numbers)")
@@ -185,7 +189,7 @@ RECIPE_FIELDS = ("learning_rate", "adam_epsilon", "weight_decay", "batch_size", 
 
 SEED_RECIPE = dict(length_grouped=False, eval_batch_size=16, precision="fp32", save_every_epoch=True,
                    attn_implementation="sdpa", fused_adamw=False, tf32=False, pooled_last_layer=False,
-                   fast_dropout=False, keep_freed_memory=False)
+                   fast_dropout=False, keep_freed_memory=False, used_embedding_rows=False)
 
 
 # ------------------------------------------------------------------ from command-line values

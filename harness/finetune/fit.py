@@ -21,16 +21,18 @@ from harness.finetune import sharding
 from harness.finetune.batches import collate, step_with_oom_retry, train_batches
 from harness.finetune.objective import Objective
 from harness.finetune.precision import autocast
-from harness.model import dropout_masks, pooled_layer
+from harness.model import adapters, dropout_masks, embedding_rows, pooled_layer
 from harness.record.schema import EpochMetrics, Fit, SplitMetrics
 
 # ------------------------------------------------------------------ optimizer, schedule
 
-def build_optimizer(model, cfg: RunConfig):
+def build_optimizer(model, cfg: RunConfig, extra: tuple = ()):
+    """AdamW over the model's trainable parameters and `extra` ((name, parameter) pairs held outside the model,
+    grouped by their name as the model's are)."""
     import torch
 
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for name, p in [*model.named_parameters(), *extra]:
         if not p.requires_grad:
             continue
         # As the Trainer: no weight decay on biases and normalisation weights.
@@ -147,9 +149,12 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         net = sharding.shard(model)  # in place: the sharded model is the one trained, evaluated and saved
     else:
         net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
-    optimizer = build_optimizer(model, cfg)
+    rows = _used_rows(model, train, pad_id, cfg, progress, label)
+    optimizer = build_optimizer(model, cfg, extra=((rows.name, rows.parameter),) if rows else ())
+    if rows:
+        rows.track(optimizer)
     total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
-    loop = _Loop(net=net, model=model, optimizer=optimizer,
+    loop = _Loop(net=net, model=model, rows=rows, optimizer=optimizer,
                  schedule=linear_schedule(optimizer, total, int(cfg.warmup_ratio * total)),
                  rng=np.random.default_rng(seed),  # data order follows the seed
                  micro=cfg.micro_batch_size or cfg.batch_size, train=train, objective=objective, cfg=cfg,
@@ -157,26 +162,54 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     fit = Fit(train_set=train_set, validation_source=validation_source, train_examples=len(train),
               validation_examples=len(validation) if validation is not None else 0, epochs=[], train_s=0.0,
               eval_s=0.0, train_tokens_real=0, train_tokens_processed=0, eval_tokens_real=0,
-              eval_tokens_processed=0, steps=0)
+              eval_tokens_processed=0, steps=0, embedding_rows=len(rows) if rows else None)
+    try:
+        _run_epochs(loop, fit, validation, test, progress, label, checkpoint_dir, on_epoch)
+    finally:
+        if rows:
+            rows.remove()  # the full matrix written back, the embedding trainable as it was
+    # Tokens were counted per rank.
+    fit.train_tokens_real, fit.train_tokens_processed = map(
+        int, dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed]))
+    return fit
+
+
+def _used_rows(model, train: EncodedSplit, pad_id: int, cfg: RunConfig, progress, label: str):
+    """The input embeddings' used rows as a parameter of their own (harness/model/embedding_rows.py), or None
+    where the full matrix is trained (said why, unless it is frozen and so not trained at all)."""
+    if not cfg.used_embedding_rows:
+        return None
+    target = adapters.transformers_model(model)
+    if embedding_rows.is_frozen(target):
+        return None
+    reason = "data-parallel training" if dist_mod.world_size() > 1 else embedding_rows.why_not(target)
+    if reason is not None:
+        progress(f"[{label}] every row of the input embeddings trained: {reason}")
+        return None
+    return embedding_rows.UsedRows(target, train.ids, pad_id)
+
+
+def _run_epochs(loop: _Loop, fit: Fit, validation, test, progress, label: str, checkpoint_dir: Path | None,
+                on_epoch) -> None:
+    """Each epoch: train, evaluate validation and test, save a checkpoint if asked, ask on_epoch whether to go on."""
+    cfg = loop.cfg
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         rank_loss = _train_epoch(loop, fit, epoch, progress, label)
         fit.train_s += time.perf_counter() - t0
         # Each rank holds world x its share: the mean over ranks is the loss of the full batches.
         epoch_loss = dist_mod.all_sum([rank_loss])[0] / dist_mod.world_size()
-        fit.epochs.append(_evaluate_epoch(model, fit, epoch, epoch_loss, validation, test, objective, cfg, pad_id,
-                                          device, progress, label))
+        fit.epochs.append(_evaluate_epoch(loop.model, fit, epoch, epoch_loss, validation, test, loop.objective, cfg,
+                                          loop.pad_id, loop.device, progress, label))
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
-            sharding.save(model, checkpoint_dir / f"{train_set}-epoch{epoch}", dist_mod.is_main())
+            if loop.rows:
+                loop.rows.write_back()
+            sharding.save(loop.model, checkpoint_dir / f"{fit.train_set}-epoch{epoch}", dist_mod.is_main())
         fit.stopped = on_epoch(fit.epochs[-1]) if on_epoch is not None else None
         if fit.stopped:
             progress(f"[{label}] stopped after epoch {epoch}: {fit.stopped}")
             break
-    # Tokens were counted per rank.
-    fit.train_tokens_real, fit.train_tokens_processed = map(
-        int, dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed]))
-    return fit
 
 
 @dataclass
@@ -184,6 +217,7 @@ class _Loop:
     """What every training step of one fit uses."""
     net: object  # what the training passes run through (data-parallel or sharded wrapper, or the model)
     model: object  # the bare model: its parameters are clipped
+    rows: embedding_rows.UsedRows | None  # the input embeddings' used rows, trained outside the model
     optimizer: object
     schedule: object
     rng: np.random.Generator
@@ -216,7 +250,8 @@ def _train_epoch(loop: _Loop, fit: Fit, epoch: int, progress, label: str) -> flo
                                               cfg, loop.objective),
                 loop.micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
             if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(loop.model.parameters(), cfg.max_grad_norm)
+                trained = [*loop.model.parameters(), *([loop.rows.parameter] if loop.rows else [])]
+                torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
             loop.optimizer.step()
             loop.schedule.step()
             fit.steps += 1

@@ -66,6 +66,9 @@ class Fit:
     oom_retries: list[dict] = field(default_factory=list)  # {"step", "micro_batch"} each time the batch was split
     # Why the fit stopped before its last epoch (a search's pruner: harness/grid/search.py); None: it ran them all.
     stopped: str | None = None
+    # Rows of the input embeddings trained as rows of their own (harness/model/embedding_rows.py: those the training
+    # texts use, and the pad token's); None: the whole matrix was trained densely, or it was frozen.
+    embedding_rows: int | None = None
 
 
 @dataclass

@@ -37,7 +37,8 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():
     """Gradient accumulation is exact: micro-batches of 4 (and of 3: unequal parts) give the gradient of the
     batch of 16. Compares the gradients themselves, unclipped: AdamW's first step is nearly sign(gradient)
     and clipping rescales, so the parameters after a step would not show a micro-batch scaled 4x."""
-    settings = dict(epochs=1, batch_size=16, max_grad_norm=0, precision="fp32")  # exact to fp32's rounding
+    # Exact to fp32's rounding; the dense embedding gradient, to compare every parameter's .grad.
+    settings = dict(epochs=1, batch_size=16, max_grad_norm=0, precision="fp32", used_embedding_rows=False)
     full = _one_step(RunConfig(**settings))
     for micro in (4, 3):
         split = _one_step(RunConfig(**settings, micro_batch_size=micro))
@@ -46,8 +47,9 @@ def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():
 
 
 def test_clipping_at_one_is_applied():
-    unclipped = _one_step(RunConfig(epochs=1, max_grad_norm=0, precision="fp32"))
-    clipped = _one_step(RunConfig(epochs=1, precision="fp32"))  # the default: 1.0, as the seed recipe
+    dense = dict(epochs=1, precision="fp32", used_embedding_rows=False)  # every parameter's .grad
+    unclipped = _one_step(RunConfig(**dense, max_grad_norm=0))
+    clipped = _one_step(RunConfig(**dense))  # the default: 1.0, as the seed recipe
     grads = [p.grad for p in unclipped.parameters()]
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
     assert norm > 2.0  # else clipping would change nothing and the test could not fail
