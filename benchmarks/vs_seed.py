@@ -31,6 +31,7 @@ ABLATIONS = {  # key -> (what the row says, the harness flags that put one lever
     "fp32": ("fp32 (no bf16 autocast)", ["--precision", "fp32"]),
     "fast-dropout": ("torch's dropout masks", ["--no-fast-dropout"]),
     "keep-freed-memory": ("glibc's allocator defaults", ["--no-keep-freed-memory"]),
+    "used-embedding-rows": ("every embedding row a gradient", ["--no-used-embedding-rows"]),
 }
 
 
