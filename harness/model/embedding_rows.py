@@ -21,11 +21,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def _input_embeddings(model):
+    try:
+        return model.get_input_embeddings()
+    except (NotImplementedError, AttributeError):  # remote code may not say which module they are
+        return None
+
+
 def why_not(model) -> str | None:
     """Why the shortcut cannot serve this model (None: it can). `model` is the transformers model."""
     import torch
 
-    emb = model.get_input_embeddings()
+    emb = _input_embeddings(model)
+    if emb is None:
+        return "the model does not say which module its input embeddings are"
     if type(emb) is not torch.nn.Embedding:
         return f"the input embeddings are a {type(emb).__name__}, not a plain nn.Embedding"
     if emb.max_norm is not None or emb.scale_grad_by_freq or emb.sparse:
@@ -37,7 +46,9 @@ def why_not(model) -> str | None:
 
 
 def is_frozen(model) -> bool:
-    return not model.get_input_embeddings().weight.requires_grad
+    emb = _input_embeddings(model)
+    weight = getattr(emb, "weight", None)
+    return weight is not None and not weight.requires_grad
 
 
 class UsedRows:

@@ -79,10 +79,11 @@ def test_lora_trains_only_the_adapters_and_the_head(toy_env, tiny_decoder, tiny_
     base = loading.load_model(spec, str(folder), None, 2, ["NEG", "POS"], tok, cfg, False)
     model, info = adapters.prepare(base, cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fit.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
-                      objective=Objective("classification", ("accuracy", "macro_f1")),
-                      cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
-                      train_set="train", validation_source=None, checkpoint_dir=None, log=lambda m: None)
+    result = fit.train_fit(model=model, train=data.splits["train"], validation=None, test=data.splits["test"],
+                           objective=Objective("classification", ("accuracy", "macro_f1")),
+                           cfg=cfg, seed=0, pad_id=tok.pad_token_id, device=CPU, label="t",
+                           train_set="train", validation_source=None, checkpoint_dir=None, log=lambda m: None)
+    assert result.embedding_rows is None  # frozen embeddings: no rows of their own to train
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
