@@ -150,24 +150,27 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
     else:
         net = dist_mod.wrap(model, device)  # training passes; evaluation and checkpoints use the bare model
     rows = _used_rows(model, train, pad_id, cfg, progress, label)
-    optimizer = build_optimizer(model, cfg, extra=((rows.name, rows.parameter),) if rows else ())
-    if rows:
-        rows.track(optimizer)
-    total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
-    loop = _Loop(net=net, model=model, rows=rows, optimizer=optimizer,
-                 schedule=linear_schedule(optimizer, total, int(cfg.warmup_ratio * total)),
-                 rng=np.random.default_rng(seed),  # data order follows the seed
-                 micro=cfg.micro_batch_size or cfg.batch_size, train=train, objective=objective, cfg=cfg,
-                 pad_id=pad_id, device=device)
-    fit = Fit(train_set=train_set, validation_source=validation_source, train_examples=len(train),
-              validation_examples=len(validation) if validation is not None else 0, epochs=[], train_s=0.0,
-              eval_s=0.0, train_tokens_real=0, train_tokens_processed=0, eval_tokens_real=0,
-              eval_tokens_processed=0, steps=0, embedding_rows=len(rows) if rows else None)
     try:
+        optimizer = build_optimizer(model, cfg, extra=((rows.name, rows.parameter),) if rows is not None else ())
+        if rows is not None:
+            rows.track(optimizer)
+        total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
+        loop = _Loop(net=net, model=model, rows=rows, optimizer=optimizer,
+                     schedule=linear_schedule(optimizer, total, int(cfg.warmup_ratio * total)),
+                     rng=np.random.default_rng(seed),  # data order follows the seed
+                     micro=cfg.micro_batch_size or cfg.batch_size, train=train, objective=objective, cfg=cfg,
+                     pad_id=pad_id, device=device)
+        fit = Fit(train_set=train_set, validation_source=validation_source, train_examples=len(train),
+                  validation_examples=len(validation) if validation is not None else 0, epochs=[], train_s=0.0,
+                  eval_s=0.0, train_tokens_real=0, train_tokens_processed=0, eval_tokens_real=0,
+                  eval_tokens_processed=0, steps=0, embedding_rows=len(rows) if rows is not None else None)
         _run_epochs(loop, fit, validation, test, progress, label, checkpoint_dir, on_epoch)
-    finally:
-        if rows:
-            rows.remove()  # the full matrix written back, the embedding trainable as it was
+    except BaseException:
+        if rows is not None:
+            rows.remove(after_error=True)
+        raise
+    if rows is not None:
+        rows.remove()  # the full matrix written back, the embedding trainable as it was
     # Tokens were counted per rank.
     fit.train_tokens_real, fit.train_tokens_processed = map(
         int, dist_mod.all_sum([fit.train_tokens_real, fit.train_tokens_processed]))
@@ -203,7 +206,7 @@ def _run_epochs(loop: _Loop, fit: Fit, validation, test, progress, label: str, c
                                           loop.pad_id, loop.device, progress, label))
         _log_epoch(progress, label, fit.epochs[-1], cfg.epochs)
         if cfg.save_every_epoch and checkpoint_dir is not None:  # with LoRA: the adapters and the head
-            if loop.rows:
+            if loop.rows is not None:
                 loop.rows.write_back()
             sharding.save(loop.model, checkpoint_dir / f"{fit.train_set}-epoch{epoch}", dist_mod.is_main())
         fit.stopped = on_epoch(fit.epochs[-1]) if on_epoch is not None else None
@@ -249,8 +252,10 @@ def _train_epoch(loop: _Loop, fit: Fit, epoch: int, progress, label: str) -> flo
                 lambda m, idx=idx: train_step(loop.net, loop.optimizer, loop.train, idx, m, loop.pad_id, device,
                                               cfg, loop.objective),
                 loop.micro, fit.oom_retries, fit.steps + 1, on_oom=free_memory, retry=dist_mod.world_size() == 1)
+            if fit.steps == 0 and loop.rows is not None:
+                loop.rows.check_trained()
             if cfg.max_grad_norm > 0:
-                trained = [*loop.model.parameters(), *([loop.rows.parameter] if loop.rows else [])]
+                trained = [*loop.model.parameters(), *([loop.rows.parameter] if loop.rows is not None else [])]
                 torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
             loop.optimizer.step()
             loop.schedule.step()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.errors import RunFailed
+
 
 def _input_embeddings(model):
     try:
@@ -101,13 +103,26 @@ class UsedRows:
             weight[self.rows] = self.parameter.detach().to(weight.dtype)
         self.pending_decay, self.current = 1.0, True
 
-    def remove(self) -> None:
-        """Write the matrix back and give the model its embedding as it was (trainable, its own forward)."""
-        self.write_back()
-        if self._hook is not None:
-            self._hook.remove()
-        del self.embedding.forward
-        self.embedding.weight.requires_grad_(True)
+    def check_trained(self) -> None:
+        """After the first backward pass: the rows have a gradient, so the model read its embeddings through
+        their module (one that reads the matrix itself would train with the embeddings frozen, silently)."""
+        if self.parameter.grad is None:
+            raise RunFailed("the model reads its input embeddings' matrix without calling their module, so their "
+                            "used rows would not train: rerun with --no-used-embedding-rows")
+
+    def remove(self, after_error: bool = False) -> None:
+        """Write the matrix back and give the model its embedding as it was (trainable, its own forward).
+        after_error: the fit is failing, and a failure to write back must not hide why."""
+        try:
+            self.write_back()
+        except Exception:
+            if not after_error:
+                raise
+        finally:
+            if self._hook is not None:
+                self._hook.remove()
+            del self.embedding.forward
+            self.embedding.weight.requires_grad_(True)
 
     def _forward(self, ids):
         import torch.nn.functional as F

@@ -13,19 +13,21 @@ from harness.model import embedding_rows
 VOCAB, USED = 50, range(5, 20)  # training texts use ids 5-19; 0 is the pad; 20-49 only ever decay
 
 
-def _bert(seed=0):
+def _bert(seed=0, pad_id=0):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     return BertForSequenceClassification(BertConfig(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.3, num_labels=2))
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.3, num_labels=2,
+        pad_token_id=pad_id))
 
 
-def _fit(**settings):
+def _fit(prepare=lambda model: None, **settings):
     """Three epochs of train_fit on 24 texts of ids 5-19 (batches of 8: 9 steps, the schedule decaying the
     learning rate), a strong weight decay so that the unused rows visibly move. (model, its Fit)."""
     model = _bert()
+    prepare(model)
     rng = np.random.default_rng(0)
     seqs = [rng.integers(USED.start, USED.stop, size=n) for n in rng.integers(3, 12, size=24)]
     train = encoded_split(seqs, rng.integers(0, 2, size=24))
@@ -68,22 +70,45 @@ def test_training_the_used_rows_gives_the_dense_fit():
 def test_evaluation_reads_the_matrix_written_back():
     """Out of training mode the embedding returns the full matrix's rows, brought up to date first: the used
     rows as trained, the others decayed."""
-    model = _bert()
+    model = _bert(pad_id=30)  # the pad's row is not row 0 among the used ones
     weight = model.get_input_embeddings().weight
     before = weight.detach().clone()
-    rows = embedding_rows.UsedRows(model, np.array([7, 5, 7]), pad_id=0)
+    rows = embedding_rows.UsedRows(model, np.array([7, 5, 7]), pad_id=30)
     optimizer = fit.build_optimizer(model, RunConfig(learning_rate=0.1, weight_decay=0.5),
                                     extra=((rows.name, rows.parameter),))
     rows.track(optimizer)
-    ids = torch.tensor([[5, 7, 0]])
+    ids = torch.tensor([[5, 7, 30]])
     model.get_input_embeddings()(ids).sum().backward()
+    assert rows.padding_row == 2 and not rows.parameter.grad[2].any() and rows.parameter.grad[:2].all()
     optimizer.step()
     model.eval()
     out = model.get_input_embeddings()(torch.tensor([[5, 33]]))[0]
     torch.testing.assert_close(out[1], before[33] * (1 - 0.1 * 0.5))
-    torch.testing.assert_close(out[0], rows.parameter[1].detach())
+    torch.testing.assert_close(out[0], rows.parameter[0].detach())  # id 5: the first used row
     assert not torch.equal(out[0], before[5] * (1 - 0.1 * 0.5))  # the used row was trained, not only decayed
-    assert len(rows) == 3 and rows.padding_row == 0  # ids 0, 5, 7; the pad row keeps no gradient
+    assert len(rows) == 3  # ids 5, 7 and the pad, 30
+
+
+def test_a_model_that_reads_the_matrix_itself_stops_the_fit_and_gets_its_embedding_back():
+    """Were the module bypassed, the embeddings would train frozen: the first step says so, and the model
+    leaves the failed fit as it came (trainable matrix, its own forward)."""
+    from harness.errors import RunFailed
+
+    def bypass(model):
+        embeddings = model.bert.embeddings
+        original = embeddings.forward
+
+        def forward(input_ids=None, **kwargs):
+            kwargs["inputs_embeds"] = torch.nn.functional.embedding(input_ids, embeddings.word_embeddings.weight)
+            return original(input_ids=None, **kwargs)
+
+        embeddings.forward = forward
+        bypass.model = model
+
+    with pytest.raises(RunFailed, match="--no-used-embedding-rows"):
+        _fit(prepare=bypass)
+    embedding = bypass.model.get_input_embeddings()
+    assert embedding.weight.requires_grad and "forward" not in vars(embedding)
 
 
 def test_tied_or_unusual_embeddings_are_trained_densely():
