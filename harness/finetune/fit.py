@@ -155,7 +155,9 @@ def train_fit(*, model, train: EncodedSplit, validation: EncodedSplit | None,
         if rows is not None:
             rows.track(optimizer)
         total = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
-        loop = _Loop(net=net, model=model, rows=rows, optimizer=optimizer,
+        loop = _Loop(net=net, model=model, rows=rows,
+                     clipped=[*model.parameters(), *([rows.parameter] if rows is not None else [])],
+                     optimizer=optimizer,
                      schedule=linear_schedule(optimizer, total, int(cfg.warmup_ratio * total)),
                      rng=np.random.default_rng(seed),  # data order follows the seed
                      micro=cfg.micro_batch_size or cfg.batch_size, train=train, objective=objective, cfg=cfg,
@@ -219,8 +221,9 @@ def _run_epochs(loop: _Loop, fit: Fit, validation, test, progress, label: str, c
 class _Loop:
     """What every training step of one fit uses."""
     net: object  # what the training passes run through (data-parallel or sharded wrapper, or the model)
-    model: object  # the bare model: its parameters are clipped
+    model: object  # the bare model
     rows: embedding_rows.UsedRows | None  # the input embeddings' used rows, trained outside the model
+    clipped: list  # what the gradient clipping covers: the model's parameters and the used rows
     optimizer: object
     schedule: object
     rng: np.random.Generator
@@ -255,8 +258,7 @@ def _train_epoch(loop: _Loop, fit: Fit, epoch: int, progress, label: str) -> flo
             if fit.steps == 0 and loop.rows is not None:
                 loop.rows.check_trained()
             if cfg.max_grad_norm > 0:
-                trained = [*loop.model.parameters(), *([loop.rows.parameter] if loop.rows is not None else [])]
-                torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(loop.clipped, cfg.max_grad_norm)
             loop.optimizer.step()
             loop.schedule.step()
             fit.steps += 1

@@ -70,7 +70,8 @@ class UsedRows:
         self.lookup[self.rows] = torch.arange(len(used), device=weight.device)
         self.parameter = torch.nn.Parameter(weight.detach()[self.rows].clone())
         pad = self.embedding.padding_idx  # its row gets no gradient; as a row here, the same
-        self.padding_row = int(self.lookup[pad]) if pad is not None and int(self.lookup[pad]) >= 0 else None
+        row = int(self.lookup[pad]) if pad is not None else -1
+        self.padding_row = row if row >= 0 else None
         self.pending_decay = 1.0  # the product of the other rows' decay factors since the full matrix was written
         self.current = True  # the full matrix holds the rows' latest values
         self._hook = None

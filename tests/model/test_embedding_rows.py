@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import encoded_split
+from tiny_models import tiny_config
 
 from harness.config import RunConfig
 from harness.finetune import fit
@@ -14,13 +15,11 @@ VOCAB, USED = 50, range(5, 20)  # training texts use ids 5-19; 0 is the pad; 20-
 
 
 def _bert(seed=0, pad_id=0):
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
-    return BertForSequenceClassification(BertConfig(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.3, num_labels=2,
-        pad_token_id=pad_id))
+    return BertForSequenceClassification(tiny_config("bert", VOCAB, pad_token_id=pad_id, initializer_range=0.3,
+                                                     num_labels=2))
 
 
 def _fit(prepare=lambda model: None, **settings):
@@ -112,10 +111,9 @@ def test_a_model_that_reads_the_matrix_itself_stops_the_fit_and_gets_its_embeddi
 
 
 def test_tied_or_unusual_embeddings_are_trained_densely():
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
-    tied = BertForMaskedLM(BertConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=1, num_attention_heads=2))
+    tied = BertForMaskedLM(tiny_config("bert", VOCAB))
     assert "tied" in embedding_rows.why_not(tied)
     model = _bert()
     assert embedding_rows.why_not(model) is None
